@@ -1,0 +1,34 @@
+# The README's two commands: `make up` (run the mesh) and `make test`.
+# Each creates .venv and installs the project with its dev extras when needed.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: up test test-all protos bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+up: $(STAMP)
+	$(VENV)/bin/switchboard up
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Long forms too (soak, long outages).
+test-all: $(STAMP)
+	$(PY) -m pytest -m '' $(PYTEST_ARGS)
+
+# Regenerate the committed gRPC stubs after editing protos/.
+protos: $(STAMP)
+	$(PY) scripts/gen_protos.py
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache

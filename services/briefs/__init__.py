@@ -1,0 +1,1 @@
+"""The briefs service (BriefService). See issue #8 for its behaviour."""

@@ -1,0 +1,1 @@
+"""The cache service (CacheService). See issue #5 for its behaviour."""

@@ -1,0 +1,1 @@
+"""The monitor service (MonitorService). See issue #7 for its behaviour."""

@@ -1,0 +1,1 @@
+"""The learning service (LearningService). See issue #4 for its behaviour."""

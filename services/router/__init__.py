@@ -1,0 +1,1 @@
+"""The router service (RouterService). See issue #3 for its behaviour."""

@@ -1,0 +1,1 @@
+"""Small clients of the mesh shared by the CLI, the supervisor, the gateway and tests."""

@@ -1,0 +1,73 @@
+"""Process entry for one service: settings → logs → telemetry → app → server →
+wait for SIGTERM/SIGINT → graceful shutdown → exit 0.
+
+Each service folder has an `app.py` with `SETTINGS` (its settings class) and
+`create(runtime)`, returning a ServiceApp (gRPC) or an HttpApp (gateway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import signal
+import sys
+from types import ModuleType
+
+from opentelemetry import trace
+
+from switchboard.mesh import BY_NAME, ServiceEntry
+from switchboard.runtime.http import HttpServer
+from switchboard.runtime.logs import configure_logging
+from switchboard.runtime.server import GrpcServer, Runtime
+from switchboard.runtime.settings import SettingsError, load_settings
+from switchboard.runtime.telemetry import build_tracer_provider
+
+log = logging.getLogger("switchboard.entry")
+
+
+def app_module(entry: ServiceEntry) -> ModuleType:
+    return importlib.import_module(f"{entry.module}.app")
+
+
+def run_service(name: str, port: int | None = None) -> int:
+    """Runs service `name` until a signal; returns the process exit code."""
+    entry = BY_NAME[name]
+    module = app_module(entry)
+    try:
+        settings = load_settings(module.SETTINGS)
+    except SettingsError as exc:
+        print(f"switchboard {name}: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(name, settings.log_level, settings.log_format)
+    provider = build_tracer_provider(name)
+    trace.set_tracer_provider(provider)
+    try:
+        return asyncio.run(_serve(entry, module, Runtime(settings, tracer_provider=provider), port))
+    finally:
+        provider.shutdown()
+
+
+async def _serve(entry: ServiceEntry, module: ModuleType, runtime: Runtime, port: int | None) -> int:
+    wanted = runtime.settings.port_of(entry.name) if port is None else port
+    app = module.create(runtime)
+    server: GrpcServer | HttpServer
+    server = GrpcServer(app, runtime, port=wanted) if entry.is_grpc else HttpServer(app, runtime, port=wanted)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        bound = await server.start()
+    except OSError as exc:
+        log.error("cannot start", extra={"error": str(exc), "port": wanted})
+        return 1
+    log.info(
+        "serving",
+        extra={"grpc_service": entry.grpc_service, "port": bound, "address": f"{runtime.settings.host}:{bound}"},
+    )
+    await stop.wait()
+    log.info("shutting down")
+    await server.stop()
+    log.info("stopped")
+    return 0

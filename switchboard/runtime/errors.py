@@ -1,0 +1,84 @@
+"""The error boundary every gRPC service gets from the bootstrap.
+
+- A method a service has not implemented (the generated base class raises
+  NotImplementedError) answers UNIMPLEMENTED with the method's name, quietly.
+- Any other unexpected exception is logged once with its traceback and the
+  trace id, and the caller gets INTERNAL without internals; the server lives on.
+- Aborts (`context.abort`) and cancellations pass through untouched.
+
+Server streams must be async generators (the OpenTelemetry aio interceptor
+requires that style too).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from opentelemetry import trace
+
+log = logging.getLogger("switchboard.errors")
+
+_PASS_THROUGH: tuple[type[BaseException], ...] = (grpc.aio.AbortError, grpc.RpcError)
+
+
+def _trace_id() -> str:
+    ctx = trace.get_current_span().get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else "-"
+
+
+async def _fail(method: str, context: grpc.aio.ServicerContext, exc: Exception) -> None:
+    if isinstance(exc, NotImplementedError):
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented yet")
+    log.exception("unhandled error in %s", method, extra={"method": method})
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error in {method} (trace {_trace_id()})")
+
+
+def _guard_unary(method: str, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await behavior(request, context)
+        except _PASS_THROUGH:
+            raise
+        except Exception as exc:  # noqa: BLE001  (the boundary's job)
+            await _fail(method, context, exc)
+
+    return guarded
+
+
+def _guard_stream(method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+    async def guarded(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        try:
+            async for response in behavior(request, context):
+                yield response
+        except _PASS_THROUGH:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            await _fail(method, context, exc)
+
+    return guarded
+
+
+class ErrorBoundary(grpc.aio.ServerInterceptor):
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method = handler_call_details.method
+        kwargs = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(_guard_unary(method, handler.unary_unary), **kwargs)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(_guard_unary(method, handler.stream_unary), **kwargs)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(_guard_stream(method, handler.unary_stream), **kwargs)
+        return grpc.stream_stream_rpc_method_handler(_guard_stream(method, handler.stream_stream), **kwargs)

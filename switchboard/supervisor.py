@@ -1,0 +1,201 @@
+"""`switchboard up`: every service as its own process on localhost, watched.
+
+Starts the six, waits until each reports SERVING (grpc.health.v1; the gateway's
+/healthz), prints one table, then restarts any process that exits unexpectedly
+(exponential back-off, a restart budget) until SIGINT/SIGTERM, when it stops all
+of them gracefully and leaves no process behind. Children's logs go to
+`<data_dir>/logs/<service>.log`; the supervisor's own lines go to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from switchboard.clients.mesh_status import service_status
+from switchboard.mesh import SERVICES, ServiceEntry
+from switchboard.restart_policy import RestartPolicy
+from switchboard.runtime.clock import Clock, SystemClock
+from switchboard.runtime.lifeline import SUPERVISOR_PID_ENV
+from switchboard.runtime.settings import MeshSettings
+from switchboard.table import render
+
+log = logging.getLogger("switchboard.up")
+
+
+@dataclass
+class Child:
+    entry: ServiceEntry
+    policy: RestartPolicy
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    gave_up: bool = False
+    watcher: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+class StartupFailed(Exception):
+    pass
+
+
+class Supervisor:
+    def __init__(
+        self,
+        settings: MeshSettings,
+        *,
+        clock: Clock | None = None,
+        python: str = sys.executable,
+        env: dict[str, str] | None = None,
+        ready_timeout_s: float = 30.0,
+        out: Callable[[str], None] = print,
+    ) -> None:
+        self._settings = settings
+        self._clock = clock or SystemClock()
+        self._python = python
+        self._env = dict(os.environ if env is None else env)
+        self._ready_timeout_s = ready_timeout_s
+        self._out = out
+        self._stopping = False
+        self.log_dir = Path(settings.data_dir) / "logs"
+        self.children = {e.name: Child(e, RestartPolicy(self._clock)) for e in SERVICES}
+        self._status: dict[str, str] = {}
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Starts everything and returns once all are SERVING; raises StartupFailed."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for child in self.children.values():
+            await self._spawn(child)
+        await self._wait_ready()
+        for child in self.children.values():
+            child.watcher = asyncio.create_task(self._watch(child))
+
+    async def stop(self) -> None:
+        """SIGTERM to every child, wait out their grace, SIGKILL what is left."""
+        self._stopping = True
+        for child in self.children.values():
+            if child.watcher is not None:
+                child.watcher.cancel()
+        procs = [c.process for c in self.children.values() if c.process and c.process.returncode is None]
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+        deadline = self._settings.shutdown_grace_s + 5.0
+        waits = [asyncio.wait_for(p.wait(), deadline) for p in procs]
+        for proc, result in zip(procs, await asyncio.gather(*waits, return_exceptions=True), strict=True):
+            if isinstance(result, BaseException):
+                log.warning("child did not stop in time; killing it (pid %s)", proc.pid)
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+
+    def table(self) -> str:
+        rows = []
+        for child in self.children.values():
+            name = child.entry.name
+            pid = child.process.pid if child.process else "-"
+            rows.append([name, self._settings.address_of(name), self._status.get(name, "?"), pid])
+        return render(["service", "address", "status", "pid"], rows)
+
+    # -- internals -----------------------------------------------------------
+
+    async def _spawn(self, child: Child) -> None:
+        name = child.entry.name
+        env = {**self._env, SUPERVISOR_PID_ENV: str(os.getpid())}
+        logfile = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (handed to the child)
+        try:
+            child.process = await asyncio.create_subprocess_exec(
+                self._python, "-m", child.entry.module,
+                env=env, stdin=asyncio.subprocess.DEVNULL, stdout=logfile, stderr=logfile,
+            )
+        finally:
+            logfile.close()
+        child.policy.started()
+        log.info("started %s (pid %s)", name, child.process.pid)
+
+    async def _wait_ready(self) -> None:
+        self._status = {}
+        deadline = self._clock.monotonic() + self._ready_timeout_s
+        pending = dict(self.children)
+        while pending:
+            for name, child in list(pending.items()):
+                assert child.process is not None
+                if child.process.returncode is not None:
+                    raise StartupFailed(
+                        f"{name} exited with code {child.process.returncode} while starting; "
+                        f"last lines of {self.log_dir / (name + '.log')}:\n{self._tail(name)}"
+                    )
+                status = await service_status(child.entry, self._settings, timeout=0.5)
+                self._status[name] = status
+                if status == "SERVING":
+                    del pending[name]
+            if not pending:
+                return
+            if self._clock.monotonic() > deadline:
+                raise StartupFailed(
+                    f"not SERVING after {self._ready_timeout_s:.0f} s: "
+                    + ", ".join(f"{n} ({self._status.get(n)})" for n in pending)
+                )
+            await self._clock.sleep(0.1)
+
+    async def _watch(self, child: Child) -> None:
+        """Restarts `child` whenever it exits, until stopping or out of budget."""
+        name = child.entry.name
+        while not self._stopping:
+            assert child.process is not None
+            code = await child.process.wait()
+            if self._stopping:
+                return
+            self._status[name] = "EXITED"
+            delay = child.policy.next_delay()
+            if delay is None:
+                child.gave_up = True
+                log.error(
+                    "%s exited with code %s; restart budget spent (%s restarts in %.0f s): not restarting",
+                    name, code, child.policy.budget, child.policy.window_s,
+                )
+                return
+            child.restarts += 1
+            log.warning("%s exited with code %s; restarting in %.1f s (restart #%s)", name, code, delay, child.restarts)
+            await self._clock.sleep(delay)
+            if self._stopping:
+                return
+            await self._spawn(child)
+            self._status[name] = "STARTING"
+
+    def _tail(self, name: str, lines: int = 15) -> str:
+        path = self.log_dir / f"{name}.log"
+        try:
+            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+async def run_up(settings: MeshSettings, out: Callable[[str], None] = print) -> int:
+    """The whole of `switchboard up`: start, print the table, supervise until a signal."""
+    sup = Supervisor(settings, out=out)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await sup.start()
+    except StartupFailed as exc:
+        log.error("startup failed: %s", exc)
+        await sup.stop()
+        out(sup.table())
+        return 1
+    out(sup.table())
+    out(f"switchboard is up; logs in {sup.log_dir}. Ctrl-C stops everything.")
+    await stop.wait()
+    log.info("stopping all services")
+    await sup.stop()
+    log.info("all services stopped")
+    return 0

@@ -1,0 +1,43 @@
+"""Start real services in-process on real ports (port 0), for tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from switchboard.mesh import BY_NAME
+from switchboard.runtime.entry import app_module
+from switchboard.runtime.http import HttpServer
+from switchboard.runtime.server import GrpcServer, Runtime
+
+
+@dataclass
+class RunningService:
+    name: str
+    server: GrpcServer | HttpServer
+    runtime: Runtime
+    app: Any
+    port: int
+    channel: grpc.aio.Channel | None  # None for the HTTP gateway
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def stop(self) -> None:
+        if self.channel is not None:
+            await self.channel.close()
+        await self.server.stop()
+
+
+async def start_service(name: str, runtime: Runtime, app: Any | None = None) -> RunningService:
+    """Builds `name`'s app from `runtime` (or takes `app`) and serves it on a free port."""
+    entry = BY_NAME[name]
+    app = app if app is not None else app_module(entry).create(runtime)
+    server: GrpcServer | HttpServer
+    server = GrpcServer(app, runtime, port=0) if entry.is_grpc else HttpServer(app, runtime, port=0)
+    port = await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}") if entry.is_grpc else None
+    return RunningService(name, server, runtime, app, port, channel)
