@@ -1,5 +1,6 @@
 """The error boundary every gRPC service gets from the bootstrap.
 
+- A domain `InvalidArgument` becomes INVALID_ARGUMENT with a BadRequest.
 - A method a service has not implemented (the generated base class raises
   NotImplementedError) answers UNIMPLEMENTED with the method's name, quietly.
 - Any other unexpected exception is logged once with its traceback and the
@@ -19,6 +20,8 @@ from typing import Any
 import grpc
 from opentelemetry import trace
 
+from switchboard.runtime.status import InvalidArgument, abort_invalid
+
 log = logging.getLogger("switchboard.errors")
 
 _PASS_THROUGH: tuple[type[BaseException], ...] = (grpc.aio.AbortError, grpc.RpcError)
@@ -30,6 +33,8 @@ def _trace_id() -> str:
 
 
 async def _fail(method: str, context: grpc.aio.ServicerContext, exc: Exception) -> None:
+    if isinstance(exc, InvalidArgument):
+        await abort_invalid(context, exc.violations)
     if isinstance(exc, NotImplementedError):
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented yet")
     log.exception("unhandled error in %s", method, extra={"method": method})
