@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: up test test-all protos bench clean
+.PHONY: up test test-all protos docs bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -26,6 +26,10 @@ test-all: $(STAMP)
 # Regenerate the committed gRPC stubs after editing protos/.
 protos: $(STAMP)
 	$(PY) scripts/gen_protos.py
+
+# Refresh the README's settings table from the settings classes.
+docs: $(STAMP)
+	$(PY) scripts/settings_doc.py --write
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -3,6 +3,7 @@
   switchboard up                      run the whole mesh on this machine
   switchboard serve <service> [--port N]
   switchboard status                  every service's health
+  switchboard probe <service>         exit 0 if that service is SERVING (healthchecks)
   switchboard chat "question"         stream an answer through the router
 """
 
@@ -14,7 +15,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from switchboard.mesh import SERVICES
+from switchboard.mesh import BY_NAME, SERVICES
 from switchboard.runtime.settings import MeshSettings, SettingsError, load_settings
 
 
@@ -27,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("up", help="run all six services as separate processes, supervised")
     status = sub.add_parser("status", help="print every service's health")
     status.add_argument("--timeout", type=float, default=1.0, help="seconds per health check")
+    probe = sub.add_parser(
+        "probe", help="exit 0 if one service is SERVING (grpc.health.v1; the gateway's /healthz): for container healthchecks"
+    )
+    probe.add_argument("service", choices=[s.name for s in SERVICES])
+    probe.add_argument("--timeout", type=float, default=2.0, help="seconds")
     chat = sub.add_parser("chat", help="stream an answer through the router")
     chat.add_argument("prompt")
     chat.add_argument("--user", default="", help="user id")
@@ -62,6 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run_up(settings))
     if args.command == "status":
         return asyncio.run(_status(settings, args.timeout))
+    if args.command == "probe":
+        from switchboard.clients.mesh_status import service_status  # noqa: PLC0415
+
+        status = asyncio.run(service_status(BY_NAME[args.service], settings, args.timeout))
+        print(f"{args.service}: {status}")
+        return 0 if status == "SERVING" else 1
     if args.command == "chat":
         from switchboard.chat import chat  # noqa: PLC0415
 
