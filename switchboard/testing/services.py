@@ -35,7 +35,14 @@ class RunningService:
 async def start_service(name: str, runtime: Runtime, app: Any | None = None) -> RunningService:
     """Builds `name`'s app from `runtime` (or takes `app`) and serves it on a free port."""
     entry = BY_NAME[name]
-    app = app if app is not None else app_module(entry).create(runtime)
+    if app is None:
+        settings_cls = app_module(entry).SETTINGS
+        if not isinstance(runtime.settings, settings_cls):
+            # Tests may pass plain MeshSettings: widen them to the service's class.
+            runtime.settings = settings_cls(**runtime.settings.model_dump())
+            runtime.channels = None
+            runtime.__post_init__()
+        app = app_module(entry).create(runtime)
     server: GrpcServer | HttpServer
     server = GrpcServer(app, runtime, port=0) if entry.is_grpc else HttpServer(app, runtime, port=0)
     port = await server.start()

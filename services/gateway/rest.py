@@ -1,0 +1,139 @@
+"""The REST face: every annotated RPC, dispatched by the routes the protos
+declare. Unary calls answer JSON; server streams answer Server-Sent Events
+(`data: <json>` per message; a failure mid-stream is an `event: error`)."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import unquote
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from google.protobuf.message import Message
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from services.gateway.errors import error_response, from_rpc_error, rpc_error_response
+from services.gateway.transcoding import RestRoute, TranscodingError
+from switchboard.runtime.channels import PeerChannels
+from switchboard.runtime.status import FieldViolation
+
+
+def to_json(message: Message) -> dict[str, Any]:
+    return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_json_body(request: Request, limit: int) -> Any:
+    """The parsed JSON body, None when empty; raises BodyTooLarge or ValueError."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return None
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type not in ("application/json", ""):
+        raise TypeError(content_type)
+    return json.loads(raw)
+
+
+class RestDispatcher:
+    def __init__(
+        self,
+        routes: Sequence[RestRoute],
+        channels: PeerChannels,
+        *,
+        unary_timeout_s: float,
+        stream_timeout_s: float,
+        max_body_bytes: int,
+    ) -> None:
+        self._routes = list(routes)
+        self._channels = channels
+        self._unary_timeout_s = unary_timeout_s
+        self._stream_timeout_s = stream_timeout_s
+        self._max_body_bytes = max_body_bytes
+
+    def find(self, method: str, path: str) -> tuple[RestRoute, dict[str, str]] | Response:
+        allowed = []
+        for route in self._routes:
+            params = route.match(path)
+            if params is None:
+                continue
+            if route.http_method == method:
+                return route, params
+            allowed.append(route.http_method)
+        if allowed:
+            return error_response(405, "METHOD_NOT_ALLOWED", f"{method} not allowed on {path}",
+                                  headers={"Allow": ", ".join(sorted(set(allowed)))})
+        return error_response(404, "NOT_FOUND", f"no route for {method} {path}")
+
+    async def __call__(self, request: Request, metadata: Sequence[tuple[str, str]] = ()) -> Response:
+        # Match on the raw path so an escaped "/" (%2F) stays inside a variable.
+        raw = request.scope.get("raw_path") or request.url.path.encode()
+        found = self.find(request.method, raw.decode("latin-1"))
+        if isinstance(found, Response):
+            return found
+        route, raw_params = found
+        params = {name: unquote(value) for name, value in raw_params.items()}
+        try:
+            body = await read_json_body(request, self._max_body_bytes) if route.body else None
+        except BodyTooLarge:
+            return error_response(413, "PAYLOAD_TOO_LARGE", f"body over {self._max_body_bytes} bytes")
+        except TypeError as exc:
+            return error_response(415, "UNSUPPORTED_MEDIA_TYPE", f"content-type {exc} is not application/json")
+        except (ValueError, UnicodeDecodeError) as exc:
+            return error_response(400, "INVALID_ARGUMENT", f"malformed JSON body: {exc}",
+                                  [FieldViolation("body", "malformed JSON")])
+        try:
+            grpc_request = route.build_request(params, request.query_params.multi_items(), body)
+        except TranscodingError as exc:
+            return error_response(400, "INVALID_ARGUMENT", str(exc), [FieldViolation(exc.field, exc.description)])
+        channel = self._channels.channel(route.peer)
+        serializer = type(grpc_request).SerializeToString
+        deserializer = route.response_class.FromString
+        if not route.server_streaming:
+            call = channel.unary_unary(route.grpc_path, request_serializer=serializer,
+                                       response_deserializer=deserializer)
+            try:
+                reply = await call(grpc_request, timeout=self._unary_timeout_s, metadata=tuple(metadata))
+            except grpc.aio.AioRpcError as exc:
+                return rpc_error_response(exc)
+            return JSONResponse(to_json(reply))
+        stream = channel.unary_stream(route.grpc_path, request_serializer=serializer,
+                                      response_deserializer=deserializer)
+        return await self._sse(stream(grpc_request, timeout=self._stream_timeout_s, metadata=tuple(metadata)))
+
+    async def _sse(self, call: grpc.aio.UnaryStreamCall) -> Response:
+        # Wait for the first message so an immediate failure (bad input,
+        # service down) is a real HTTP status rather than a 200 with an error event.
+        try:
+            first = await call.read()
+        except grpc.aio.AioRpcError as exc:
+            return rpc_error_response(exc)
+
+        async def events() -> AsyncIterator[str]:
+            try:
+                message = first
+                while message is not grpc.aio.EOF:
+                    yield f"data: {json.dumps(to_json(message))}\n\n"
+                    message = await call.read()
+            except grpc.aio.AioRpcError as exc:
+                _, body = from_rpc_error(exc)
+                yield f"event: error\ndata: {json.dumps(body)}\n\n"
+            finally:
+                call.cancel()  # the client went away: stop the upstream stream too
+
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
