@@ -1,0 +1,66 @@
+"""Wraps a remote store so it can never hold a caller up: each call gets a time
+budget, and a breaker skips the store entirely while it keeps failing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from services.cache.breaker import Breaker
+from services.cache.model import Counters, EntryStore, StoredEntry, StoreKind, StoreUnavailable
+
+T = TypeVar("T")
+
+
+class GuardedStore:
+    def __init__(self, inner: EntryStore, *, breaker: Breaker, timeout_s: float) -> None:
+        self._inner = inner
+        self._breaker = breaker
+        self._timeout_s = timeout_s
+        self.kind: StoreKind = inner.kind
+
+    @property
+    def breaker(self) -> Breaker:
+        return self._breaker
+
+    async def _call(self, work: Awaitable[T]) -> T:
+        if not self._breaker.allow():
+            close = getattr(work, "close", None)
+            if close is not None:
+                close()  # never awaited: keep Python from warning about it
+            wait = self._breaker.retry_in()
+            when = f"next try in {wait:.1f}s" if wait > 0 else "a probe is in flight"
+            raise StoreUnavailable(f"{self._breaker.name} unavailable, breaker open ({when}); last error: {self._breaker.last_error}")
+        try:
+            result = await asyncio.wait_for(work, self._timeout_s)
+        except TimeoutError:
+            reason = f"{self._breaker.name} did not answer within {self._timeout_s * 1000:.0f} ms"
+            self._breaker.record_failure(reason)
+            raise StoreUnavailable(reason) from None
+        except StoreUnavailable as exc:
+            self._breaker.record_failure(str(exc))
+            raise
+        except BaseException:
+            self._breaker.release()
+            raise
+        self._breaker.record_success()
+        return result
+
+    async def get(self, tenant: str, key: str) -> StoredEntry | None:
+        return await self._call(self._inner.get(tenant, key))
+
+    async def put(self, tenant: str, entry: StoredEntry, ttl_s: float) -> None:
+        await self._call(self._inner.put(tenant, entry, ttl_s))
+
+    async def delete(self, tenant: str, key: str) -> int:
+        return await self._call(self._inner.delete(tenant, key))
+
+    async def delete_namespace(self, tenant: str, namespace: str) -> int:
+        return await self._call(self._inner.delete_namespace(tenant, namespace))
+
+    async def counters(self) -> Counters:
+        return await self._call(self._inner.counters())
+
+    async def close(self) -> None:
+        await self._inner.close()
