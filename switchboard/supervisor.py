@@ -178,7 +178,13 @@ class Supervisor:
             return "(no log)"
 
 
-async def run_up(settings: MeshSettings, out: Callable[[str], None] = print) -> int:
+def _say(text: str) -> None:
+    # Flushed: stdout is often a pipe (`| tee`, a test), and the table must show
+    # while the mesh runs, not when it exits.
+    print(text, flush=True)
+
+
+async def run_up(settings: MeshSettings, out: Callable[[str], None] = _say) -> int:
     """The whole of `switchboard up`: start, print the table, supervise until a signal."""
     sup = Supervisor(settings, out=out)
     stop = asyncio.Event()

@@ -53,6 +53,9 @@ class PeerChannels:
         chain: list[grpc.aio.ClientInterceptor] = [DefaultDeadline(self._settings.peer_timeout_s)]
         if self._tracer_provider is not None:
             chain.extend(aio_client_interceptors(tracer_provider=self._tracer_provider))
+        from switchboard.runtime.auth import peer_auth_interceptors  # API keys, only when configured
+
+        chain.extend(peer_auth_interceptors(self._settings))
         return chain
 
     def address(self, peer: str) -> str:

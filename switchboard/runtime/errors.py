@@ -8,7 +8,8 @@
 - Aborts (`context.abort`) and cancellations pass through untouched.
 
 Server streams must be async generators (the OpenTelemetry aio interceptor
-requires that style too).
+requires that style too). Library handlers written in the `context.write` style
+(grpc.health.v1 Watch) are left unguarded: wrapping them would break them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import grpc
 from opentelemetry import trace
 
+from switchboard.runtime.handlers import rewrap
 from switchboard.runtime.status import InvalidArgument, abort_invalid
 
 log = logging.getLogger("switchboard.errors")
@@ -76,14 +78,4 @@ class ErrorBoundary(grpc.aio.ServerInterceptor):
         if handler is None:
             return handler
         method = handler_call_details.method
-        kwargs = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(_guard_unary(method, handler.unary_unary), **kwargs)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(_guard_unary(method, handler.stream_unary), **kwargs)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(_guard_stream(method, handler.unary_stream), **kwargs)
-        return grpc.stream_stream_rpc_method_handler(_guard_stream(method, handler.stream_stream), **kwargs)
+        return rewrap(handler, lambda b: _guard_unary(method, b), lambda b: _guard_stream(method, b))

@@ -15,12 +15,13 @@ from typing import Any, Protocol
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from opentelemetry.instrumentation.grpc import aio_server_interceptor
+from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 from opentelemetry.sdk.trace import TracerProvider
 
 from switchboard.runtime.channels import PeerChannels
-from switchboard.runtime.errors import ErrorBoundary
 from switchboard.runtime.clock import Clock, SystemClock
+from switchboard.runtime.drain import DrainGate
+from switchboard.runtime.errors import ErrorBoundary
 from switchboard.runtime.health import SERVING, DrainingHealthServicer
 from switchboard.runtime.settings import MeshSettings
 
@@ -77,11 +78,19 @@ class GrpcServer:
         self._runtime = runtime
         self._requested_port = port
         self.health = DrainingHealthServicer(runtime.stopping)
-        # Outermost first: tracing, then the caller's (auth, metrics), then the
-        # error boundary right around the servicer.
-        chain = [*interceptors, ErrorBoundary()]
+        # Outermost first: tracing, the drain gate, then the caller's (auth,
+        # metrics), then the error boundary right around the servicer.
+        self._gate = DrainGate()
+        from switchboard.runtime.auth import auth_interceptors  # API keys, only when configured
+
+        chain = [self._gate, *auth_interceptors(runtime.settings), *interceptors, ErrorBoundary()]
         if runtime.tracer_provider is not None:
-            chain.insert(0, aio_server_interceptor(tracer_provider=runtime.tracer_provider))
+            # Not health: its Watch is written in the context.write style the aio
+            # interceptor cannot wrap, and probes every second are noise in traces.
+            tracing = aio_server_interceptor(
+                tracer_provider=runtime.tracer_provider, filter_=filters.negate(filters.health_check())
+            )
+            chain.insert(0, tracing)
         settings = runtime.settings
         self._server = grpc.aio.server(
             interceptors=chain,
@@ -121,10 +130,15 @@ class GrpcServer:
         if self._stopped.is_set():
             return
         self._stopped.set()
-        await self.health.begin_shutdown()
+        loop = asyncio.get_running_loop()
         grace = self._runtime.settings.shutdown_grace_s
-        log.info("draining", extra={"grace_s": grace})
-        await self._server.stop(grace)
+        deadline = loop.time() + grace
+        await self.health.begin_shutdown()
+        log.info("draining", extra={"grace_s": grace, "in_flight": self._gate.in_flight})
+        # Health still answers (NOT_SERVING) while in-flight calls finish; new
+        # calls are refused. Then the server stops, cancelling whatever is left.
+        await self._gate.drain(grace)
+        await self._server.stop(max(0.0, deadline - loop.time()))
         await self._app.stop()
         if self._runtime.channels is not None:
             await self._runtime.channels.close()

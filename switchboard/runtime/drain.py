@@ -1,0 +1,89 @@
+"""Draining on shutdown without going deaf.
+
+`grpc.aio.Server.stop(grace)` refuses every new call at once, health checks
+included, so a caller polling grpc.health.v1 Check during the drain would see
+"connection refused" instead of NOT_SERVING. The gate counts calls in flight;
+once the drain begins it refuses new calls with UNAVAILABLE (retryable: go
+elsewhere) while health keeps answering, and the server is stopped only when
+the calls in flight are done or the grace period is over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from switchboard.runtime.handlers import rewrap
+
+# Health keeps answering (NOT_SERVING) during the drain and is not waited for:
+# its Watch streams end on their own once shutdown begins.
+_HEALTH_PREFIX = "/grpc.health.v1.Health/"
+
+
+class DrainGate(grpc.aio.ServerInterceptor):
+    def __init__(self) -> None:
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._draining = False
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    async def drain(self, timeout: float) -> None:
+        """Refuses new calls from now on; returns when none is in flight or at `timeout`."""
+        self._draining = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+
+    def _enter(self) -> None:
+        self._in_flight += 1
+        self._idle.clear()
+
+    def _leave(self) -> None:
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self._idle.set()
+
+    async def _refuse(self, context: grpc.aio.ServicerContext) -> None:
+        await context.abort(grpc.StatusCode.UNAVAILABLE, "server is shutting down")
+
+    def _gate_unary(self, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def gated(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            if self._draining:
+                await self._refuse(context)
+            self._enter()
+            try:
+                return await behavior(request, context)
+            finally:
+                self._leave()
+
+        return gated
+
+    def _gate_stream(self, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+        async def gated(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            if self._draining:
+                await self._refuse(context)
+            self._enter()
+            try:
+                async for response in behavior(request, context):
+                    yield response
+            finally:
+                self._leave()
+
+        return gated
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler_call_details.method.startswith(_HEALTH_PREFIX):
+            return handler
+        return rewrap(handler, self._gate_unary, self._gate_stream)
