@@ -1,0 +1,419 @@
+"""What every backend adapter is to the router: requests, chunks, errors, and
+the shared machinery of the HTTP adapters (timeouts, error mapping, closing).
+
+An adapter's `stream` is an async generator of `Chunk`s. Its last chunk carries
+`finish_reason` (and usage when the backend reports it); a stream that ends any
+other way raises `BackendError` — never a raw httpx error, never a silent end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import math
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import httpx
+
+from switchboard.runtime.clock import Clock
+
+if TYPE_CHECKING:
+    from services.router.backends.config import BackendConfig
+
+ROLES = ("system", "user", "assistant")
+FINISH_REASONS = ("stop", "length", "content_filter")
+
+
+@dataclass(frozen=True)
+class ChatTurn:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class BackendRequest:
+    messages: tuple[ChatTurn, ...]
+    max_tokens: int | None = None
+    temperature: float | None = None
+    # Continuation: text already produced (by another backend); the backend
+    # must continue after it. Its chunks carry only the new text.
+    assistant_prefix: str = ""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    text: str = ""
+    finish_reason: str | None = None  # "stop" | "length" | "content_filter"; set on the last chunk
+    prompt_tokens: int | None = None  # usage when the backend reports it (on the last chunk)
+    completion_tokens: int | None = None
+
+
+class ErrorKind(enum.Enum):
+    CONNECTION = "connection"  # refused, reset, DNS, dropped mid-stream
+    SERVER = "server"  # HTTP 5xx or an error event from the backend
+    RATE_LIMITED = "rate_limited"  # HTTP 429
+    TIMEOUT = "timeout"  # connect, first token, gap between tokens, total
+    MALFORMED = "malformed"  # unparseable chunk, or a stream without its end marker
+    CLIENT = "client"  # HTTP 4xx other than 429 (bad key, unknown model, bad request)
+
+
+class BackendError(Exception):
+    """A backend call failed; `kind` says how (the router's fallback decides on it)."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        detail: str,
+        *,
+        status_code: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(f"{kind.value}: {detail}")
+        self.kind = kind
+        self.detail = detail
+        self.status_code = status_code
+        self.retry_after_s = retry_after_s
+
+
+@runtime_checkable
+class Backend(Protocol):
+    config: BackendConfig
+
+    @property
+    def supports_continuation(self) -> bool: ...
+
+    def stream(self, request: BackendRequest) -> AsyncIterator[Chunk]:
+        """Async generator of chunks; raises BackendError. Closing it (aclose,
+        cancellation) closes the upstream HTTP response promptly."""
+        ...
+
+    async def probe(self) -> None:
+        """Cheap, token-free health check; raises BackendError."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+# --- shared helpers for the HTTP adapters ---------------------------------------------
+
+
+def join_url(base_url: str, path: str) -> str:
+    """base + path, tolerating a base that already ends in /v1 (as OpenAI SDK
+    users write it) so /v1 is not doubled."""
+    base = base_url.rstrip("/")
+    if base.endswith("/v1") and path.startswith("/v1/"):
+        base = base[: -len("/v1")]
+    return base + path
+
+
+def parse_retry_after(headers: httpx.Headers, clock: Clock) -> float | None:
+    """Seconds to wait from `retry-after-ms` (OpenAI) or `Retry-After`
+    (seconds or an HTTP date); None when absent or unreadable."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            value = float(ms) / 1000.0
+            if math.isfinite(value) and value >= 0:
+                return value
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+        return value if math.isfinite(value) and value >= 0 else None
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, (when - clock.now()).total_seconds())
+
+
+def error_message(body: bytes) -> str:
+    """The human part of an error body in any of the three wire formats."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return text[:300]
+    if isinstance(obj, dict):
+        err = obj.get("error", obj)
+        if isinstance(err, str):
+            return err[:300]
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            kind = err.get("type")
+            return f"{kind}: {err['message']}"[:300] if isinstance(kind, str) else err["message"][:300]
+    return text[:300]
+
+
+def status_error(status: int, detail: str, retry_after_s: float | None = None) -> BackendError:
+    if status == 429:
+        return BackendError(ErrorKind.RATE_LIMITED, detail, status_code=status, retry_after_s=retry_after_s)
+    if status == 408:  # the server gave up waiting: a timeout, not the caller's fault
+        return BackendError(ErrorKind.TIMEOUT, detail, status_code=status)
+    if status >= 500:
+        return BackendError(ErrorKind.SERVER, detail, status_code=status, retry_after_s=retry_after_s)
+    return BackendError(ErrorKind.CLIENT, detail, status_code=status)
+
+
+def transport_error(exc: Exception, where: str) -> BackendError:
+    """An httpx/OS error as a BackendError; `where` says what we were doing."""
+    name = type(exc).__name__
+    text = f"{where}: {name}: {exc}".rstrip(": ")
+    if isinstance(exc, httpx.TimeoutException):
+        return BackendError(ErrorKind.TIMEOUT, text)
+    if isinstance(exc, httpx.DecodingError):
+        return BackendError(ErrorKind.MALFORMED, text)
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return BackendError(ErrorKind.CLIENT, text)
+    # ConnectError, ReadError, WriteError, RemoteProtocolError (peer closed
+    # mid-body), CloseError, plain OSError: the connection failed.
+    return BackendError(ErrorKind.CONNECTION, text)
+
+
+_HTTP_ERRORS = (httpx.HTTPError, httpx.InvalidURL, OSError)
+
+
+class _Deadlines:
+    """Per-stream deadlines on the event loop's clock: real I/O, real time."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeouts: Any) -> None:
+        self.loop = loop
+        self.timeouts = timeouts
+        start = loop.time()
+        self.total = start + timeouts.total_s
+        self.progress = start + timeouts.first_token_s
+        self.got_token = False
+
+    def token(self) -> None:
+        self.got_token = True
+        self.progress = self.loop.time() + self.timeouts.between_tokens_s
+
+    def next(self) -> float:
+        return min(self.total, self.progress)
+
+    def expired(self) -> BackendError:
+        t = self.timeouts
+        if self.total <= self.progress:
+            what = f"total time limit of {t.total_s:g}s exceeded"
+        elif self.got_token:
+            what = f"no token for {t.between_tokens_s:g}s (gap between tokens)"
+        else:
+            what = f"no first token within {t.first_token_s:g}s"
+        return BackendError(ErrorKind.TIMEOUT, what)
+
+
+class StreamParser(Protocol):
+    """A wire format's incremental parser: lines in, chunks out."""
+
+    def feed(self, line: str) -> list[Chunk]:
+        """Chunks for one line; raises BackendError(MALFORMED/SERVER/...)."""
+        ...
+
+    @property
+    def done(self) -> bool:
+        """True once the end marker arrived; the last chunk has been returned."""
+        ...
+
+
+class HttpBackend:
+    """The shared part of the HTTP adapters: send, map status, read lines under
+    the timeouts, close promptly. Subclasses say what to send and how to parse."""
+
+    probe_path = "/v1/models"
+    stream_content_type = "text/event-stream"
+    supports_continuation = True
+
+    def __init__(
+        self, config: BackendConfig, client: httpx.AsyncClient, clock: Clock, api_key: str | None
+    ) -> None:
+        self.config = config
+        self._client = client
+        self._clock = clock
+        self._api_key = api_key
+
+    # -- what subclasses provide --
+    def _request_body(self, request: BackendRequest) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _request_path(self) -> str:
+        raise NotImplementedError
+
+    def _headers(self) -> dict[str, str]:
+        """Authentication and version headers, sent on streams and probes."""
+        return {}
+
+    def _parser(self, request: BackendRequest) -> StreamParser:
+        raise NotImplementedError
+
+    # -- the shared machinery --
+    def _timeout(self) -> httpx.Timeout:
+        t = self.config.timeouts
+        # Reads are bounded by our own first-token/gap/total deadlines.
+        return httpx.Timeout(connect=t.connect_s, read=None, write=t.connect_s, pool=t.connect_s)
+
+    async def stream(self, request: BackendRequest) -> AsyncIterator[Chunk]:
+        loop = asyncio.get_running_loop()
+        deadlines = _Deadlines(loop, self.config.timeouts)
+        http_request = self._client.build_request(
+            "POST",
+            join_url(self.config.base_url, self._request_path()),
+            json=self._request_body(request),
+            headers={**self._headers(), "accept": self.stream_content_type},
+            timeout=self._timeout(),
+        )
+        try:
+            async with asyncio.timeout_at(deadlines.next()):
+                response = await self._client.send(http_request, stream=True)
+        except TimeoutError:
+            raise deadlines.expired() from None
+        except _HTTP_ERRORS as exc:
+            raise transport_error(exc, "sending the request") from None
+        try:
+            if response.status_code >= 300:
+                raise await self._status_error(response, deadlines)
+            parser = self._parser(request)
+            lines = response.aiter_lines()
+            try:
+                while True:
+                    try:
+                        async with asyncio.timeout_at(deadlines.next()):
+                            line = await anext(lines)
+                    except StopAsyncIteration:
+                        raise BackendError(
+                            ErrorKind.MALFORMED, "stream ended without its end marker (truncated)"
+                        ) from None
+                    chunks = parser.feed(line)
+                    if parser.done:
+                        # Read the body's end before handing over the final chunk,
+                        # so the connection goes back to the pool.
+                        await self._drain(lines, deadlines)
+                    for chunk in chunks:
+                        yield chunk
+                        if chunk.text:
+                            # The gap is measured from when the consumer asks for
+                            # more, so a slow consumer is not blamed on the backend.
+                            deadlines.token()
+                    if parser.done:
+                        return
+            finally:
+                await lines.aclose()  # type: ignore[attr-defined]
+        except TimeoutError:
+            raise deadlines.expired() from None
+        except _HTTP_ERRORS as exc:
+            raise transport_error(exc, "reading the stream") from None
+        finally:
+            # On aclose/cancellation too: closes the upstream connection now
+            # (an unfinished body is never returned to the pool).
+            await response.aclose()
+
+    async def _drain(self, lines: AsyncIterator[str], deadlines: _Deadlines) -> None:
+        try:
+            async with asyncio.timeout_at(deadlines.next()):
+                async for _ in lines:
+                    pass
+        except (TimeoutError, *_HTTP_ERRORS):
+            pass  # the answer is complete; the connection just won't be reused
+
+    async def _status_error(self, response: httpx.Response, deadlines: _Deadlines) -> BackendError:
+        body = b""
+        try:
+            async with asyncio.timeout_at(deadlines.next()):
+                async for part in response.aiter_bytes():
+                    body += part
+                    if len(body) > 8192:
+                        break
+        except (TimeoutError, *_HTTP_ERRORS):
+            pass
+        detail = f"HTTP {response.status_code}"
+        message = error_message(body)
+        if message:
+            detail += f": {message}"
+        return status_error(response.status_code, detail, parse_retry_after(response.headers, self._clock))
+
+    async def probe(self) -> None:
+        t = self.config.timeouts
+        try:
+            async with asyncio.timeout(t.connect_s + t.first_token_s):
+                response = await self._client.get(
+                    join_url(self.config.base_url, self.probe_path),
+                    headers=self._headers(),
+                    timeout=self._timeout(),
+                )
+        except TimeoutError:
+            raise BackendError(ErrorKind.TIMEOUT, f"probe got no answer within {t.connect_s + t.first_token_s:g}s") from None
+        except _HTTP_ERRORS as exc:
+            raise transport_error(exc, "probe") from None
+        if response.status_code >= 300:
+            detail = f"probe: HTTP {response.status_code}"
+            message = error_message(response.content)
+            raise status_error(
+                response.status_code,
+                f"{detail}: {message}" if message else detail,
+                parse_retry_after(response.headers, self._clock),
+            )
+        try:
+            response.json()
+        except ValueError:
+            raise BackendError(ErrorKind.MALFORMED, "probe: the answer is not JSON") from None
+
+    async def aclose(self) -> None:
+        # The shared client belongs to whoever created it.
+        return None
+
+
+def loads_object(text: str, what: str) -> dict[str, Any]:
+    """A JSON object from one chunk, or MALFORMED."""
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        raise BackendError(ErrorKind.MALFORMED, f"unparseable {what}: {text[:120]!r}") from None
+    if not isinstance(obj, dict):
+        raise BackendError(ErrorKind.MALFORMED, f"{what} is not a JSON object: {text[:120]!r}")
+    return obj
+
+
+class SseLines:
+    """Server-sent events from lines: `feed` returns (event, data) when a blank
+    line ends an event. Comments (`:`) and other fields are ignored."""
+
+    def __init__(self) -> None:
+        self._event = ""
+        self._data: list[str] = []
+
+    def feed(self, line: str) -> tuple[str, str] | None:
+        if not line:
+            if not self._data and not self._event:
+                return None
+            event, data = self._event, "\n".join(self._data)
+            self._event, self._data = "", []
+            return event, data
+        if line.startswith(":"):
+            return None
+        field, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if field == "data":
+            self._data.append(value)
+        elif field == "event":
+            self._event = value
+        return None
+
+
+def roles_ok(messages: tuple[ChatTurn, ...]) -> None:
+    """Roles the adapters understand; the router validates earlier, this guards."""
+    for turn in messages:
+        if turn.role not in ROLES:
+            raise BackendError(ErrorKind.CLIENT, f"unknown role {turn.role!r}")
+
+
+def usage_int(obj: Mapping[str, Any], key: str) -> int | None:
+    value = obj.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

@@ -1,0 +1,323 @@
+"""Each HTTP adapter against the fake backend over real sockets: streaming with
+usage, continuation, every fault, every timeout, closing early, probes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from services.router.backends import (
+    Backend,
+    BackendConfig,
+    BackendError,
+    BackendRequest,
+    ChatTurn,
+    Chunk,
+    ErrorKind,
+    Timeouts,
+    build_backend,
+    make_http_client,
+)
+from switchboard.runtime.clock import SystemClock
+from switchboard.testing.fake_backend import FakeBackend, split_tokens
+from switchboard.testing.infra import free_port
+
+KINDS = ["openai", "ollama", "anthropic"]
+ENV = {"FAKE_KEY": "sk-test-123"}
+REQUEST = BackendRequest(
+    messages=(ChatTurn("system", "Be brief."), ChatTurn("user", "Tell me about rivers and stones.")),
+)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBackend]:
+    async with FakeBackend() as fb:
+        yield fb
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with make_http_client(trust_env=False) as c:
+        yield c
+
+
+def make(kind: str, base_url: str, client: httpx.AsyncClient, **timeouts: float) -> Backend:
+    config = BackendConfig(
+        name=f"t-{kind}",
+        kind=kind,
+        base_url=base_url,
+        model="fake-model",
+        api_key_env="FAKE_KEY",
+        timeouts=Timeouts(**timeouts),
+    )
+    return build_backend(config, client, SystemClock(), ENV)
+
+
+async def collect(backend: Backend, request: BackendRequest = REQUEST) -> list[Chunk]:
+    return [chunk async for chunk in backend.stream(request)]
+
+
+async def collect_until_error(backend: Backend, request: BackendRequest = REQUEST) -> tuple[str, BackendError]:
+    text = ""
+    with pytest.raises(BackendError) as info:
+        async for chunk in backend.stream(request):
+            assert chunk.finish_reason is None, "a failing stream must not report a finish"
+            text += chunk.text
+    return text, info.value
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_streams_the_answer_with_usage_and_a_final_chunk(kind: str, fake: FakeBackend, client: httpx.AsyncClient) -> None:
+    backend = make(kind, fake.url, client)
+    chunks = await collect(backend)
+
+    rec = fake.requests[-1]
+    assert rec.wire == kind and rec.stream
+    expected = fake.answer_for(rec.messages)
+    assert "".join(c.text for c in chunks) == expected
+    assert [c.text for c in chunks[:-1]] == split_tokens(expected)  # one chunk per token, streamed
+    last = chunks[-1]
+    assert last.finish_reason == "stop"
+    assert last.completion_tokens == len(split_tokens(expected))
+    assert last.prompt_tokens == sum(len(c.split()) for _, c in rec.messages)
+    assert all(c.finish_reason is None for c in chunks[:-1])
+    assert rec.completed and not rec.disconnected
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_connection_is_kept_alive_between_streams(kind: str, fake: FakeBackend, client: httpx.AsyncClient) -> None:
+    backend = make(kind, fake.url, client)
+    await collect(backend)
+    await collect(backend)
+    first, second = fake.requests[-2], fake.requests[-1]
+    assert first.peer == second.peer  # the pooled connection was reused
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_max_tokens_ends_with_length(kind: str, fake: FakeBackend, client: httpx.AsyncClient) -> None:
+    fake.tokens = 10
+    backend = make(kind, fake.url, client)
+    chunks = await collect(backend, BackendRequest(messages=REQUEST.messages, max_tokens=3))
+    assert len([c for c in chunks if c.text]) == 3
+    assert chunks[-1].finish_reason == "length"
+    assert chunks[-1].completion_tokens == 3
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_continuation_sends_the_prefix_as_a_trailing_assistant_turn(
+    kind: str, fake: FakeBackend, client: httpx.AsyncClient
+) -> None:
+    backend = make(kind, fake.url, client)
+    assert backend.supports_continuation
+    full = "".join(c.text for c in await collect(backend))
+    prefix = "".join(split_tokens(full)[:3])
+
+    chunks = await collect(backend, BackendRequest(messages=REQUEST.messages, assistant_prefix=prefix))
+
+    rec = fake.requests[-1]
+    assert rec.assistant_prefix == prefix
+    last_turn = rec.body["messages"][-1]
+    assert last_turn == {"role": "assistant", "content": prefix}
+    rest = "".join(c.text for c in chunks)
+    assert prefix + rest == full  # the continuation carries only the new text
+    assert chunks[-1].finish_reason == "stop"
+
+
+FAULTS = [
+    # spec, error kind, HTTP status, text tokens received before the error
+    ("http_error:500", ErrorKind.SERVER, 500, 0),
+    ("http_error:503", ErrorKind.SERVER, 503, 0),
+    ("http_error:401", ErrorKind.CLIENT, 401, 0),
+    ("http_error:404", ErrorKind.CLIENT, 404, 0),
+    ("rate_limit:2", ErrorKind.RATE_LIMITED, 429, 0),
+    ("reset_before_first_token", ErrorKind.CONNECTION, None, 0),
+    ("reset_after:3", ErrorKind.CONNECTION, None, 3),
+    ("malformed:0", ErrorKind.MALFORMED, None, 0),
+    ("malformed:2", ErrorKind.MALFORMED, None, 2),
+    ("missing_end", ErrorKind.MALFORMED, None, 12),
+]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("spec", "error_kind", "status", "tokens"), FAULTS, ids=[f[0] for f in FAULTS])
+async def test_fault_maps_to_error_kind(
+    kind: str,
+    spec: str,
+    error_kind: ErrorKind,
+    status: int | None,
+    tokens: int,
+    fake: FakeBackend,
+    client: httpx.AsyncClient,
+) -> None:
+    fake.tokens = 12
+    fake.set_fault(spec)
+    backend = make(kind, fake.url, client)
+
+    text, error = await collect_until_error(backend)
+
+    assert error.kind is error_kind, error.detail
+    assert error.status_code == status
+    assert len(split_tokens(text)) == tokens
+    if error_kind is ErrorKind.RATE_LIMITED:
+        assert error.retry_after_s == 2.0
+    if status is not None:
+        assert f"HTTP {status}" in error.detail
+    if spec == "missing_end":
+        assert "end marker" in error.detail
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_fault_clears_after_times(kind: str, fake: FakeBackend, client: httpx.AsyncClient) -> None:
+    fake.set_fault("http_error:502", times=1)
+    backend = make(kind, fake.url, client)
+    _, error = await collect_until_error(backend)
+    assert error.kind is ErrorKind.SERVER
+    chunks = await collect(backend)
+    assert chunks[-1].finish_reason == "stop"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_connection_refused_is_connection(kind: str, client: httpx.AsyncClient) -> None:
+    backend = make(kind, f"http://127.0.0.1:{free_port()}", client)
+    _, error = await collect_until_error(backend)
+    assert error.kind is ErrorKind.CONNECTION
+    with pytest.raises(BackendError) as info:
+        await backend.probe()
+    assert info.value.kind is ErrorKind.CONNECTION
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_first_token_timeout(kind: str, fake: FakeBackend, client: httpx.AsyncClient) -> None:
+    fake.set_fault("stall:0")
+    backend = make(kind, fake.url, client, first_token_s=0.2)
+    text, error = await collect_until_error(backend)
+    assert error.kind is ErrorKind.TIMEOUT
+    assert "first token" in error.detail
+    assert text == ""
+    rec = await fake.requests[-1].wait_ended(2.0)
+    assert rec.disconnected  # the adapter closed the stalled stream
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_gap_between_tokens_timeout(kind: str, fake: FakeBackend, client: httpx.AsyncClient) -> None:
+    fake.set_fault("stall:2")
+    backend = make(kind, fake.url, client, between_tokens_s=0.2)
+    text, error = await collect_until_error(backend)
+    assert error.kind is ErrorKind.TIMEOUT
+    assert "gap between tokens" in error.detail
+    assert len(split_tokens(text)) == 2
+    rec = await fake.requests[-1].wait_ended(2.0)
+    assert rec.disconnected
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_total_timeout(kind: str, fake: FakeBackend, client: httpx.AsyncClient) -> None:
+    fake.tokens = 40
+    fake.set_fault("slow:0.03")  # ~1.2 s in all, each gap well under between_tokens_s
+    backend = make(kind, fake.url, client, total_s=0.3, between_tokens_s=5)
+    text, error = await collect_until_error(backend)
+    assert error.kind is ErrorKind.TIMEOUT
+    assert "total time" in error.detail
+    assert 0 < len(split_tokens(text)) < 40
+    rec = await fake.requests[-1].wait_ended(2.0)
+    assert rec.disconnected and not rec.completed
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_closing_the_generator_early_closes_the_upstream_stream(
+    kind: str, fake: FakeBackend, client: httpx.AsyncClient
+) -> None:
+    fake.tokens = 50
+    fake.set_fault("slow:0.05")
+    backend = make(kind, fake.url, client)
+    stream = backend.stream(REQUEST)
+    got = [await anext(stream), await anext(stream)]
+    assert all(c.text for c in got)
+    await stream.aclose()  # type: ignore[attr-defined]
+
+    rec = await fake.requests[-1].wait_ended(2.0)
+    assert rec.disconnected
+    assert rec.tokens_sent < 50
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_cancelling_the_consumer_closes_the_upstream_stream(
+    kind: str, fake: FakeBackend, client: httpx.AsyncClient
+) -> None:
+    fake.set_fault("stall:1")
+    backend = make(kind, fake.url, client)
+    first = asyncio.Event()
+
+    async def consume() -> None:
+        async for chunk in backend.stream(REQUEST):
+            if chunk.text:
+                first.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(first.wait(), 2.0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    rec = await fake.requests[-1].wait_ended(2.0)
+    assert rec.disconnected and rec.tokens_sent == 1
+
+
+PROBE_PATHS = {"openai": "/v1/models", "ollama": "/api/tags", "anthropic": "/v1/models"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_probe_is_a_cheap_get(kind: str, fake: FakeBackend, client: httpx.AsyncClient) -> None:
+    backend = make(kind, fake.url, client)
+    await backend.probe()
+    rec = fake.requests[-1]
+    assert (rec.method, rec.path) == ("GET", PROBE_PATHS[kind])
+    assert rec.tokens_sent == 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    ("spec", "error_kind"),
+    [
+        ("http_error:500", ErrorKind.SERVER),
+        ("http_error:401", ErrorKind.CLIENT),
+        ("rate_limit:1", ErrorKind.RATE_LIMITED),
+        ("reset_before_first_token", ErrorKind.CONNECTION),
+        ("stall:0", ErrorKind.TIMEOUT),
+    ],
+)
+async def test_probe_faults(kind: str, spec: str, error_kind: ErrorKind, fake: FakeBackend, client: httpx.AsyncClient) -> None:
+    fake.set_fault(spec, probes=True)
+    backend = make(kind, fake.url, client, connect_s=0.2, first_token_s=0.2)
+    with pytest.raises(BackendError) as info:
+        await backend.probe()
+    assert info.value.kind is error_kind
+
+
+async def test_generation_faults_leave_probes_alone_by_default(fake: FakeBackend, client: httpx.AsyncClient) -> None:
+    fake.set_fault("http_error:500")
+    await make("openai", fake.url, client).probe()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_slow_consumer_is_not_charged_to_the_backend(kind: str, fake: FakeBackend, client: httpx.AsyncClient) -> None:
+    fake.tokens = 3
+    fake.set_fault("slow:0.1")  # each token is a separate read from the socket
+    backend = make(kind, fake.url, client, between_tokens_s=0.25)
+    chunks = []
+    async for chunk in backend.stream(REQUEST):
+        chunks.append(chunk)
+        await asyncio.sleep(0.4)  # longer than the gap limit, on our side
+    assert chunks[-1].finish_reason == "stop"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_streams_ask_for_their_media_type_and_probes_do_not(kind: str, fake: FakeBackend, client: httpx.AsyncClient) -> None:
+    backend = make(kind, fake.url, client)
+    await collect(backend)
+    expected = "application/x-ndjson" if kind == "ollama" else "text/event-stream"
+    assert fake.requests[-1].headers["accept"] == expected
+    await backend.probe()
+    assert fake.requests[-1].headers["accept"] == "*/*"
