@@ -1,0 +1,165 @@
+"""Shared helpers of the router's integration tests: a TOML file of backends
+pointing at fake backend servers, the router started on a real port, and
+streams read to their end (events plus final status)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from services.router.settings import RouterSettings
+from switchboard.router.v1 import router_pb2, router_pb2_grpc
+from switchboard.runtime.clock import Clock
+from switchboard.runtime.settings import MeshSettings
+from switchboard.testing.fake_backend import FakeBackend
+
+CLOSED = "127.0.0.1:1"  # nothing listens here: a peer that is down
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(value)
+
+
+def write_backends(path: Path, tables: Sequence[Mapping[str, Any]]) -> Path:
+    lines: list[str] = []
+    for table in tables:
+        lines.append("[[backends]]")
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in table.items())
+        lines.append("")
+    path.write_text("\n".join(lines))
+    return path
+
+
+def fake_table(name: str, fake: FakeBackend, *, kind: str = "openai", priority: int = 10,
+               first_token_s: float = 5.0, between_tokens_s: float = 5.0, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "kind": kind,
+        "base_url": fake.url,
+        "model": f"{name}-model",
+        "priority": priority,
+        "timeouts": {"connect_s": 2.0, "first_token_s": first_token_s, "between_tokens_s": between_tokens_s,
+                     "total_s": 30.0},
+        **extra,
+    }
+
+
+ServeFn = Callable[..., Awaitable[Any]]
+
+
+@dataclass
+class Router:
+    running: Any
+    stub: router_pb2_grpc.RouterServiceStub
+
+    @property
+    def app(self) -> Any:
+        return self.running.app
+
+
+async def start_router(
+    serve: ServeFn,
+    mesh_settings: MeshSettings,
+    tmp_path: Path,
+    tables: Sequence[Mapping[str, Any]] | None,
+    *,
+    clock: Clock | None = None,
+    learning: str = CLOSED,
+    cache: str = CLOSED,
+    monitor: str = CLOSED,
+    **overrides: Any,
+) -> Router:
+    """The router on a free port with `tables` as its [[backends]] (None: no file)."""
+    config = write_backends(tmp_path / "switchboard.toml", tables) if tables is not None else None
+    base = mesh_settings.model_dump()
+    base.update(
+        config=config,
+        learning_address=learning,
+        cache_address=cache,
+        monitor_address=monitor,
+        router_probe_ollama=False,
+        router_outcome_flush_timeout_s=0.5,
+    )
+    base.update(overrides)
+    settings = RouterSettings(**base)
+    running = await serve("router", settings=settings, clock=clock)
+    return Router(running, router_pb2_grpc.RouterServiceStub(running.channel))
+
+
+@dataclass
+class Streamed:
+    events: list[router_pb2.GenerateResponse] = field(default_factory=list)
+    code: grpc.StatusCode = grpc.StatusCode.OK
+    details: str = ""
+
+    def of(self, kind: str) -> list[Any]:
+        return [getattr(e, kind) for e in self.events if e.WhichOneof("event") == kind]
+
+    @property
+    def kinds(self) -> list[str]:
+        return [str(e.WhichOneof("event")) for e in self.events]
+
+    @property
+    def text(self) -> str:
+        return "".join(t.text for t in self.of("token"))
+
+    @property
+    def start(self) -> router_pb2.StartEvent:
+        return self.of("start")[0]
+
+    @property
+    def done(self) -> router_pb2.DoneEvent:
+        return self.of("done")[0]
+
+    @property
+    def error(self) -> router_pb2.ErrorEvent:
+        return self.of("error")[0]
+
+    def assert_well_formed(self) -> None:
+        """Start first, then exactly one terminal event, last."""
+        kinds = self.kinds
+        terminal = [k for k in kinds if k in ("done", "error")]
+        assert len(terminal) == 1 and kinds[-1] == terminal[0], kinds
+        if kinds[0] != "error":
+            assert kinds[0] == "start" and kinds.count("start") == 1, kinds
+
+
+async def generate(stub: router_pb2_grpc.RouterServiceStub, timeout: float | None = 20.0,
+                   metadata: Any = None, **fields: Any) -> Streamed:
+    out = Streamed()
+    call = stub.Generate(router_pb2.GenerateRequest(**fields), timeout=timeout, metadata=metadata)
+    try:
+        async for event in call:
+            out.events.append(event)
+    except grpc.aio.AioRpcError as exc:
+        out.code, out.details = exc.code(), exc.details() or ""
+    return out
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not check():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
