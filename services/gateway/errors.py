@@ -30,6 +30,8 @@ HTTP_STATUS: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.DATA_LOSS: 500,
 }
 
+HTTP_STATUS_BY_NAME: dict[str, int] = {code.name: status for code, status in HTTP_STATUS.items()}
+
 
 def error_body(
     http_status: int, status: str, message: str, violations: list[FieldViolation] | None = None

@@ -133,8 +133,17 @@ def _error_responses() -> dict[str, Any]:
     return out
 
 
-def openapi_document(routes: Sequence[RestRoute], extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
+def openapi_document(
+    routes: Sequence[RestRoute],
+    extra_paths: dict[str, Any] | None = None,
+    extra_schemas: dict[str, Any] | None = None,
+    *,
+    secured: bool = False,
+) -> dict[str, Any]:
+    """The document; `secured` (API keys configured) makes the bearer key required
+    everywhere but on operations that say `security: []` (the probes)."""
     schemas = _Schemas()
+    schemas.components.update(extra_schemas or {})
     paths: dict[str, Any] = {}
     for route in routes:
         method = route.method
@@ -173,13 +182,18 @@ def openapi_document(routes: Sequence[RestRoute], extra_paths: dict[str, Any] | 
         paths.setdefault(route.template, {})[route.http_method.lower()] = operation
     for path, item in (extra_paths or {}).items():
         paths.setdefault(path, {}).update(item)
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "switchboard gateway", "version": __version__,
-                 "description": "REST over the switchboard mesh, derived from the protos' google.api.http annotations."},
+                 "description": "REST over the switchboard mesh, derived from the protos' google.api.http annotations, "
+                                "and an OpenAI-compatible chat API."},
         "paths": paths,
         "components": {
             "schemas": schemas.components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "An API key, when keys are configured."}},
         },
     }
+    if secured:
+        document["security"] = [{"bearer": []}]
+    return document

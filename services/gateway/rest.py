@@ -93,7 +93,7 @@ class RestDispatcher:
             return error_response(413, "PAYLOAD_TOO_LARGE", f"body over {self._max_body_bytes} bytes")
         except TypeError as exc:
             return error_response(415, "UNSUPPORTED_MEDIA_TYPE", f"content-type {exc} is not application/json")
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: absurd nesting
             return error_response(400, "INVALID_ARGUMENT", f"malformed JSON body: {exc}",
                                   [FieldViolation("body", "malformed JSON")])
         try:

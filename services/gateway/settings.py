@@ -1,13 +1,19 @@
-"""Gateway settings (SWITCHBOARD_GATEWAY_*)."""
+"""Gateway settings (SWITCHBOARD_GATEWAY_*), plus the mesh-wide API-key settings
+(SWITCHBOARD_API_KEYS, SWITCHBOARD_API_KEYS_FILE) mixed in from
+switchboard/runtime/auth.py, which the gRPC services read the same way."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated, Any
 
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
+
+from switchboard.runtime.auth import ApiKeySettings
 from switchboard.runtime.settings import MeshSettings
 
 
-class GatewaySettings(MeshSettings):
+class GatewaySettings(MeshSettings, ApiKeySettings):
     gateway_request_timeout_s: float = Field(
         default=60.0, gt=0, le=3600, description="Deadline of a unary REST call through the gateway."
     )
@@ -17,3 +23,28 @@ class GatewaySettings(MeshSettings):
     gateway_max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="Largest request body accepted (413 above)."
     )
+    gateway_rate_limit_per_s: float = Field(
+        default=0.0, ge=0, le=1_000_000,
+        description="Requests per second each API key (or client address when auth is off) may make; 0: no limit.",
+    )
+    gateway_rate_limit_burst: int = Field(
+        default=20, ge=1, le=1_000_000, description="Requests a key may make at once before the rate applies."
+    )
+    gateway_rate_limit_max_clients: int = Field(
+        default=10_000, ge=1, le=10_000_000, description="Rate-limit buckets kept in memory (least recent dropped)."
+    )
+    gateway_cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description='Origins allowed by CORS, comma-separated ("*" for any); empty: CORS off.',
+    )
+    gateway_models_cache_s: float = Field(
+        default=10.0, ge=0, le=3600,
+        description="How long the backend list (for /v1/models and model → backend pinning) is reused.",
+    )
+
+    @field_validator("gateway_cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value

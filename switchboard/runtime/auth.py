@@ -23,9 +23,9 @@ logged: they are SecretStr in settings, and `Caller`'s repr hides the key.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hmac
-import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +35,7 @@ import grpc
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from switchboard.runtime.handlers import rewrap
 from switchboard.runtime.settings import ENV_PREFIX, MeshSettings
 
 TENANT_METADATA = "x-switchboard-tenant"
@@ -249,21 +250,13 @@ class ApiKeyInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or method.startswith(EXEMPT_PREFIXES):
             return handler
         caller = self._caller(handler_call_details)
-        kwargs = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        streamer = handler.unary_stream or handler.stream_stream
-        if streamer is not None and inspect.iscoroutinefunction(streamer):
-            # context.write style cannot be wrapped as a generator: refuse or pass as is.
-            return handler if caller is not None else _refusing_handler(handler, kwargs)
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(_unary(handler.unary_unary, caller), **kwargs)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(_unary(handler.stream_unary, caller), **kwargs)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(_stream(handler.unary_stream, caller), **kwargs)
-        return grpc.stream_stream_rpc_method_handler(_stream(handler.stream_stream, caller), **kwargs)
+        wrapped = rewrap(handler, lambda b: _unary(b, caller), lambda b: _stream(b, caller))
+        if wrapped is handler and caller is None:
+            # A context.write-style stream cannot be wrapped (see handlers.py):
+            # without a key it is refused outright. The mesh has none (servers
+            # stream with async generators), so the tenant override always applies.
+            return _refusing_handler(handler)
+        return wrapped
 
 
 def _unary(behavior: Callable[..., Awaitable[Any]], caller: Caller | None) -> Callable[..., Awaitable[Any]]:
@@ -285,17 +278,25 @@ def _stream(behavior: Callable[..., AsyncIterator[Any]], caller: Caller | None) 
         if caller is None:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, _UNAUTHENTICATED)
         assert caller is not None
-        # One task serves the whole call, so setting the variable once covers every step.
-        _current_caller.set(caller)
-        async for response in behavior(request, _AuthenticatedContext(context, caller)):
-            yield response
+        token = _current_caller.set(caller)
+        try:
+            async for response in behavior(request, _AuthenticatedContext(context, caller)):
+                yield response
+        finally:
+            # A generator closed from elsewhere (garbage collection) runs this in
+            # another context, where the reset does not apply and is not needed.
+            with contextlib.suppress(ValueError):
+                _current_caller.reset(token)
 
     return authenticated
 
 
-def _refusing_handler(handler: grpc.RpcMethodHandler, kwargs: dict[str, Any]) -> grpc.RpcMethodHandler:
+def _refusing_handler(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
     async def refuse(_request: Any, context: grpc.aio.ServicerContext) -> None:
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, _UNAUTHENTICATED)
+
+    kwargs = {"request_deserializer": handler.request_deserializer,
+              "response_serializer": handler.response_serializer}
 
     if handler.unary_stream:
         return grpc.unary_stream_rpc_method_handler(refuse, **kwargs)
