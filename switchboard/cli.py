@@ -5,6 +5,7 @@
   switchboard status                  every service's health
   switchboard probe <service>         exit 0 if that service is SERVING (healthchecks)
   switchboard chat "question"         stream an answer through the router
+  switchboard brief morning [--owner X]   print today's brief (afternoon, evening too)
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -39,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--topic", default="", help="topic (default: classified by the router)")
     chat.add_argument("--backend", default="", help="pin one backend")
     chat.add_argument("--timeout", type=float, default=120.0, help="deadline in seconds")
+    brief = sub.add_parser("brief", help="print today's morning, afternoon or evening brief")
+    brief.add_argument("kind", choices=["morning", "afternoon", "evening"])
+    brief.add_argument("--owner", default=None, help="owner id (default: $USER)")
+    brief.add_argument("--tenant", default="default", help="tenant (x-switchboard-tenant)")
+    brief.add_argument("--timeout", type=float, default=30.0, help="deadline in seconds per call")
     return parser
 
 
@@ -79,6 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return asyncio.run(chat(settings, args.prompt, user=args.user, topic=args.topic,
                                 backend=args.backend, timeout=args.timeout))
+    if args.command == "brief":
+        from switchboard.brief_cli import print_brief  # noqa: PLC0415
+
+        owner = args.owner or os.environ.get("USER") or "default"
+        return asyncio.run(print_brief(settings, args.kind, owner=owner, tenant=args.tenant, timeout=args.timeout))
     raise AssertionError(args.command)
 
 
