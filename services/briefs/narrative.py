@@ -10,12 +10,12 @@ from typing import Protocol
 import grpc
 
 from services.briefs.model import NarrativeStatus, Scope
+from switchboard.runtime.tenant import tenant_metadata
 from switchboard.router.v1 import router_pb2, router_pb2_grpc
 from switchboard.runtime.channels import PeerChannels
 
 log = logging.getLogger("switchboard.briefs.narrative")
 
-TENANT_HEADER = "x-switchboard-tenant"
 SYSTEM_PROMPT = (
     "You write the opening of a busy professional's daily brief. In two or three plain "
     "sentences, say what matters most in the brief below and what to do first. Use only "
@@ -47,7 +47,7 @@ class RouterNarrator:
         )
         try:
             response = await stub.Complete(
-                request, timeout=self._timeout_s, metadata=((TENANT_HEADER, scope.tenant),)
+                request, timeout=self._timeout_s, metadata=tenant_metadata(scope.tenant)
             )
         except grpc.aio.AioRpcError as exc:
             log.warning(

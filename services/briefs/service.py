@@ -23,16 +23,15 @@ from services.briefs.paging import page_of
 from services.briefs.settings import BriefsSettings
 from services.briefs.store import BriefStore
 from services.briefs.watch import BriefFeed, watch_briefs
+from switchboard.runtime.tenant import tenant_or_default
 from switchboard.briefs.v1 import briefs_pb2 as pb
 from switchboard.briefs.v1 import briefs_pb2_grpc
 from switchboard.runtime.clock import Clock
 from switchboard.runtime.status import FieldViolation, InvalidArgument
 
-TENANT_HEADER = "x-switchboard-tenant"
 # Briefs look back (decay) and ahead (tomorrow) from `at`: keep it well inside datetime's range.
 _EARLIEST = datetime(1971, 1, 1, tzinfo=UTC)
 _LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-DEFAULT_TENANT = "default"
 
 _CODES: dict[type[Exception], grpc.StatusCode] = {
     NotFound: grpc.StatusCode.NOT_FOUND,
@@ -69,13 +68,8 @@ def unary(
 
 
 def _scope(request: Any, context: grpc.aio.ServicerContext) -> Scope:
-    tenant = DEFAULT_TENANT
-    for key, value in context.invocation_metadata() or ():
-        if key == TENANT_HEADER and isinstance(value, str) and value.strip():
-            tenant = value.strip()
-    violations = validate.owner_id(request.owner_id)
-    violations += validate.max_len(tenant, TENANT_HEADER, validate.MAX_ID)
-    validate.raise_if(violations)
+    tenant = tenant_or_default(context)
+    validate.raise_if(validate.owner_id(request.owner_id))
     return Scope(tenant, request.owner_id)
 
 

@@ -8,7 +8,7 @@ from typing import Literal, Protocol
 
 StoreKind = Literal["redis", "memory"]
 
-DEFAULT_TENANT = "default"
+from switchboard.runtime.tenant import DEFAULT_TENANT  # noqa: F401  (re-exported for the stores)
 
 
 class StoreUnavailable(Exception):

@@ -11,22 +11,12 @@ import grpc
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from services.cache.cache import ResponseCache
-from services.cache.model import DEFAULT_TENANT, Entry, EntryMeta
+from services.cache.model import Entry, EntryMeta
 from switchboard.cache.v1 import cache_pb2, cache_pb2_grpc
 from switchboard.runtime.status import FieldViolation, InvalidArgument
-
-TENANT_HEADER = "x-switchboard-tenant"
+from switchboard.runtime.tenant import tenant_or_default
 
 _KINDS = {"redis": cache_pb2.STORE_KIND_REDIS, "memory": cache_pb2.STORE_KIND_MEMORY}
-
-
-def tenant_of(context: grpc.aio.ServicerContext) -> str:
-    """The caller's tenant (set by the auth layer); "default" when absent."""
-    for name, value in context.invocation_metadata() or ():
-        if name == TENANT_HEADER:
-            text = value.decode() if isinstance(value, bytes) else value
-            return text.strip() or DEFAULT_TENANT
-    return DEFAULT_TENANT
 
 
 def _timestamp(when: datetime) -> timestamp_pb2.Timestamp:
@@ -87,7 +77,7 @@ class CacheServiceServicer(cache_pb2_grpc.CacheServiceServicer):
     async def Lookup(  # noqa: N802
         self, request: cache_pb2.LookupRequest, context: grpc.aio.ServicerContext
     ) -> cache_pb2.LookupResponse:
-        result = await self._cache.lookup(tenant_of(context), request.key)
+        result = await self._cache.lookup(tenant_or_default(context), request.key)
         response = cache_pb2.LookupResponse(
             found=result.found, degraded=bool(result.degraded_reason), degraded_reason=result.degraded_reason
         )
@@ -100,7 +90,7 @@ class CacheServiceServicer(cache_pb2_grpc.CacheServiceServicer):
     ) -> cache_pb2.StoreResponse:
         ttl = _seconds(request.ttl) if request.HasField("ttl") else None
         result = await self._cache.store(
-            tenant_of(context), request.key, request.value, ttl, _meta_from_proto(request.metadata)
+            tenant_or_default(context), request.key, request.value, ttl, _meta_from_proto(request.metadata)
         )
         response = cache_pb2.StoreResponse(
             stored=result.stored,
@@ -116,7 +106,7 @@ class CacheServiceServicer(cache_pb2_grpc.CacheServiceServicer):
         self, request: cache_pb2.InvalidateRequest, context: grpc.aio.ServicerContext
     ) -> cache_pb2.InvalidateResponse:
         target = request.WhichOneof("target")
-        tenant = tenant_of(context)
+        tenant = tenant_or_default(context)
         if target == "key":
             result = await self._cache.invalidate_key(tenant, request.key)
         elif target == "namespace":

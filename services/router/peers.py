@@ -23,6 +23,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from services.router.chain import CachedAnswer, CacheLookup, Health, Recommendation
 from services.router.outcomes import Outcome, OutcomeRecord, RejectedBatch
+from switchboard.runtime.tenant import tenant_metadata
 from switchboard.cache.v1 import cache_pb2, cache_pb2_grpc
 from switchboard.learning.v1 import learning_pb2, learning_pb2_grpc
 from switchboard.monitor.v1 import monitor_pb2, monitor_pb2_grpc
@@ -30,7 +31,6 @@ from switchboard.runtime.clock import Clock
 
 log = logging.getLogger("switchboard.router.peers")
 
-TENANT_HEADER = "x-switchboard-tenant"
 
 
 def _duration(seconds: float) -> duration_pb2.Duration:
@@ -40,7 +40,7 @@ def _duration(seconds: float) -> duration_pb2.Duration:
 
 
 def _metadata(tenant: str) -> tuple[tuple[str, str], ...] | None:
-    return ((TENANT_HEADER, tenant),) if tenant else None
+    return tenant_metadata(tenant) or None
 
 
 def _why(exc: grpc.aio.AioRpcError) -> str:

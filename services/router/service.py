@@ -31,13 +31,14 @@ from services.router.chain import (
     Switch,
     Token,
 )
-from services.router.peers import TENANT_HEADER
+from services.router.observe import RouterTelemetry
 from services.router.stats import Percentiles
 from services.router.topics import TopicClassifier
 from services.router.validation import CachePolicy, Draft, Limits, Message, RouteRequest, validate
 from switchboard.router.v1 import router_pb2, router_pb2_grpc
 from switchboard.runtime.clock import Clock
 from switchboard.runtime.status import FieldViolation, InvalidArgument
+from switchboard.runtime.tenant import caller_tenant
 
 _ROLES = {router_pb2.ROLE_SYSTEM: "system", router_pb2.ROLE_USER: "user", router_pb2.ROLE_ASSISTANT: "assistant"}
 _POLICIES = {
@@ -188,6 +189,7 @@ class RouterServiceServicer(router_pb2_grpc.RouterServiceServicer):
         self._clock = clock
         self._limits = limits
         self._classifier = classifier
+        self._telemetry = RouterTelemetry()  # span attributes/events and domain metrics per request
 
     async def _ready(self, context: grpc.aio.ServicerContext) -> Chain:
         chain = self._chain()
@@ -198,10 +200,7 @@ class RouterServiceServicer(router_pb2_grpc.RouterServiceServicer):
 
     def _request(self, request: router_pb2.GenerateRequest | router_pb2.CompleteRequest,
                  context: grpc.aio.ServicerContext, chain: Chain) -> RouteRequest:
-        tenant = ""
-        for key, value in context.invocation_metadata() or ():
-            if key == TENANT_HEADER and isinstance(value, str):
-                tenant = value
+        tenant = caller_tenant(context) or ""
         draft = Draft(
             messages=[
                 Message(_ROLES.get(m.role, "" if m.role == router_pb2.ROLE_UNSPECIFIED else f"({m.role})"), m.content)
@@ -235,6 +234,7 @@ class RouterServiceServicer(router_pb2_grpc.RouterServiceServicer):
         events = chain.run(route, received_at=received, deadline=self._deadline(context))
         try:
             async for event in events:
+                self._telemetry.observe(event, chain)
                 yield event
         finally:
             await events.aclose()  # on cancellation too: closes the upstream stream now

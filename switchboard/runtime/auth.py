@@ -35,10 +35,10 @@ import grpc
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from switchboard.runtime.tenant import TENANT_METADATA
 from switchboard.runtime.handlers import rewrap
 from switchboard.runtime.settings import ENV_PREFIX, MeshSettings
 
-TENANT_METADATA = "x-switchboard-tenant"
 AUTHORIZATION_METADATA = "authorization"
 
 # Probes and tooling keep working without a key (monitor, grpcurl describe).

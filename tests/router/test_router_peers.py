@@ -307,7 +307,11 @@ async def test_stale_monitor_view_is_ignored(serve, mesh_settings, tmp_path, fak
 
 async def test_unimplemented_monitor_means_no_health_info(serve, mesh_settings, tmp_path, fakes) -> None:
     a, b = fakes
-    monitor = await serve("monitor")  # the real service, WatchBackendHealth not implemented yet
+    # A monitor that answers UNIMPLEMENTED (an older or partial deployment).
+    monitor = await serve("monitor", app=GrpcApp(
+        service_names=["switchboard.monitor.v1.MonitorService"],
+        servicers=[(monitor_pb2_grpc.add_MonitorServiceServicer_to_server, monitor_pb2_grpc.MonitorServiceServicer())],
+    ))
     router = await start_router(serve, mesh_settings, tmp_path, two(a, b), monitor=monitor.address)
     await eventually(lambda: "UNIMPLEMENTED" in router.app.health.last_problem, what="the monitor's answer")
     assert await health_of(router, "alpha") == R.BACKEND_HEALTH_UNSPECIFIED
