@@ -10,6 +10,7 @@ PostgreSQL advisory lock.
 
 from __future__ import annotations
 
+import threading
 import zlib
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+
+from switchboard.runtime.telemetry import instrument_engine
 
 
 def is_sqlite(url: str) -> bool:
@@ -48,13 +51,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def create_engine_for(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An async engine for `url` with sensible production settings."""
+    """An async engine for `url` with sensible production settings; its
+    statements are traced (SQL spans, children of the calling RPC's span)."""
     if is_sqlite(url):
         _prepare_sqlite_file(url)
         engine = create_async_engine(url, poolclass=NullPool)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        instrument_engine(engine.sync_engine)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -62,6 +67,11 @@ def create_engine_for(url: str, *, pool_size: int = 10) -> AsyncEngine:
         pool_recycle=1800,
         connect_args={"connect_timeout": 5},
     )
+    instrument_engine(engine.sync_engine)
+    return engine
+
+
+_MIGRATION_LOCK = threading.Lock()
 
 
 def run_migrations(url: str, script_location: Path, version_table: str) -> None:
@@ -74,7 +84,9 @@ def run_migrations(url: str, script_location: Path, version_table: str) -> None:
         _prepare_sqlite_file(url)
     engine = create_engine(sync_url(url), poolclass=NullPool)
     try:
-        with engine.begin() as connection:
+        # Alembic's `context`/`op` are process-wide: one migration at a time per
+        # process (services started in-process by tests migrate from threads).
+        with _MIGRATION_LOCK, engine.begin() as connection:
             _lock(connection, version_table)
             config = Config()
             config.set_main_option("script_location", str(script_location))

@@ -3,8 +3,10 @@
 Starts the six, waits until each reports SERVING (grpc.health.v1; the gateway's
 /healthz), prints one table, then restarts any process that exits unexpectedly
 (exponential back-off, a restart budget) until SIGINT/SIGTERM, when it stops all
-of them gracefully and leaves no process behind. Children's logs go to
-`<data_dir>/logs/<service>.log`; the supervisor's own lines go to stderr.
+of them gracefully and leaves no process behind. It also restarts a process the
+monitor reports NOT_SERVING or unreachable for too long (a SIGSTOPped one too)
+and reports every restart to the monitor: see switchboard/healing.py. Children's
+logs go to `<data_dir>/logs/<service>.log`; the supervisor's own lines go to stderr.
 """
 
 from __future__ import annotations
@@ -15,16 +17,21 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import grpc
 
 from switchboard.clients.mesh_status import service_status
+from switchboard.healing import HealingConfig, HealthFeed, Verdict, monitor_channel, report_restart
 from switchboard.mesh import SERVICES, ServiceEntry
+from switchboard.monitor.v1 import monitor_pb2
 from switchboard.restart_policy import RestartPolicy
 from switchboard.runtime.clock import Clock, SystemClock
 from switchboard.runtime.lifeline import SUPERVISOR_PID_ENV
-from switchboard.runtime.settings import MeshSettings
+from switchboard.runtime.settings import MeshSettings, SettingsError
 from switchboard.table import render
 
 log = logging.getLogger("switchboard.up")
@@ -38,6 +45,8 @@ class Child:
     restarts: int = 0
     gave_up: bool = False
     watcher: asyncio.Task[None] | None = field(default=None, repr=False)
+    spawned_at: float = 0.0  # monotonic time of the latest start
+    killed_for: Verdict | None = None  # set when the healer killed it for bad health
 
 
 class StartupFailed(Exception):
@@ -54,6 +63,7 @@ class Supervisor:
         env: dict[str, str] | None = None,
         ready_timeout_s: float = 30.0,
         out: Callable[[str], None] = print,
+        healing: HealingConfig | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock or SystemClock()
@@ -65,6 +75,12 @@ class Supervisor:
         self.log_dir = Path(settings.data_dir) / "logs"
         self.children = {e.name: Child(e, RestartPolicy(self._clock)) for e in SERVICES}
         self._status: dict[str, str] = {}
+        # Self-healing (switchboard/healing.py): restart what the monitor reports
+        # NOT_SERVING/unreachable too long, and report restarts to it. Off when None.
+        self._healing = healing
+        self._feed: HealthFeed | None = None
+        self._monitor_channel: grpc.aio.Channel | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -76,6 +92,11 @@ class Supervisor:
         await self._wait_ready()
         for child in self.children.values():
             child.watcher = asyncio.create_task(self._watch(child))
+        if self._healing is not None:
+            self._monitor_channel = monitor_channel(self._settings)
+            self._feed = HealthFeed(self._monitor_channel, self._clock, self._healing)
+            self._keep(self._feed.run())
+            self._keep(self._heal(self._healing))
 
     async def stop(self) -> None:
         """SIGTERM to every child, wait out their grace, SIGKILL what is left."""
@@ -83,6 +104,10 @@ class Supervisor:
         for child in self.children.values():
             if child.watcher is not None:
                 child.watcher.cancel()
+        for task in list(self._background):
+            task.cancel()
+        if self._monitor_channel is not None:
+            await self._monitor_channel.close()
         procs = [c.process for c in self.children.values() if c.process and c.process.returncode is None]
         for proc in procs:
             with contextlib.suppress(ProcessLookupError):
@@ -118,6 +143,10 @@ class Supervisor:
         finally:
             logfile.close()
         child.policy.started()
+        child.spawned_at = self._clock.monotonic()
+        child.killed_for = None
+        if self._feed is not None:
+            self._feed.restarted(name)
         log.info("started %s (pid %s)", name, child.process.pid)
 
     async def _wait_ready(self) -> None:
@@ -154,6 +183,7 @@ class Supervisor:
             if self._stopping:
                 return
             self._status[name] = "EXITED"
+            old_pid, killed_for = child.process.pid, child.killed_for
             delay = child.policy.next_delay()
             if delay is None:
                 child.gave_up = True
@@ -161,6 +191,7 @@ class Supervisor:
                     "%s exited with code %s; restart budget spent (%s restarts in %.0f s): not restarting",
                     name, code, child.policy.budget, child.policy.window_s,
                 )
+                self._report(child, old_pid, killed_for, code, 0.0, budget_exhausted=True)
                 return
             child.restarts += 1
             log.warning("%s exited with code %s; restarting in %.1f s (restart #%s)", name, code, delay, child.restarts)
@@ -169,6 +200,67 @@ class Supervisor:
                 return
             await self._spawn(child)
             self._status[name] = "STARTING"
+            self._report(child, old_pid, killed_for, code, delay)
+
+    # -- self-healing (see switchboard/healing.py) -----------------------------
+
+    def _keep(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _heal(self, config: HealingConfig) -> None:
+        """SIGKILLs a child the monitor has reported bad for too long (a stopped
+        process too); `_watch` then restarts it with back-off and budget."""
+        assert self._feed is not None
+        while not self._stopping:
+            await self._clock.sleep(0.2)
+            now = self._clock.monotonic()
+            for child in self.children.values():
+                proc = child.process
+                if proc is None or proc.returncode is not None or child.killed_for is not None:
+                    continue
+                if now - child.spawned_at < config.grace_s:
+                    continue
+                verdict = self._feed.verdict(child.entry.name)
+                if verdict is None or verdict.bad_for_s < config.restart_after_s:
+                    continue
+                # Confirm first: the monitor's view of a freshly restarted child
+                # can lag (its Watch reconnects with back-off), and killing a
+                # healthy process on a stale report would loop restarts.
+                if await service_status(child.entry, self._settings, timeout=1.0) == "SERVING":
+                    log.info("%s: monitor reports %s but it answers SERVING; not restarting",
+                             child.entry.name, verdict.detail)
+                    self._feed.restarted(child.entry.name)  # its bad time starts over
+                    continue
+                if proc.returncode is not None or self._stopping:
+                    continue
+                child.killed_for = verdict
+                log.warning("%s: %s for %.1f s; killing pid %s to restart it",
+                            child.entry.name, verdict.detail, verdict.bad_for_s, proc.pid)
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()  # SIGKILL ends a SIGSTOPped process too
+
+    def _report(self, child: Child, old_pid: int, killed_for: Verdict | None, code: int, delay: float,
+                *, budget_exhausted: bool = False) -> None:
+        """ReportRestart to the monitor, in the background (never delays a restart)."""
+        if self._monitor_channel is None:
+            return
+        if killed_for is not None:
+            reason, detail = killed_for.reason, f"{killed_for.detail} for {killed_for.bad_for_s:.1f} s"
+        else:
+            reason, detail = monitor_pb2.RESTART_REASON_PROCESS_EXITED, f"exit code {code}"
+        self._keep(report_restart(
+            self._monitor_channel,
+            service=child.entry.name,
+            pid=0 if budget_exhausted or child.process is None else child.process.pid,
+            previous_pid=old_pid,
+            reason=reason,
+            detail=detail,
+            attempt=child.policy.restarts_in_window,
+            backoff_s=delay,
+            budget_exhausted=budget_exhausted,
+        ))
 
     def _tail(self, name: str, lines: int = 15) -> str:
         path = self.log_dir / f"{name}.log"
@@ -186,7 +278,12 @@ def _say(text: str) -> None:
 
 async def run_up(settings: MeshSettings, out: Callable[[str], None] = _say) -> int:
     """The whole of `switchboard up`: start, print the table, supervise until a signal."""
-    sup = Supervisor(settings, out=out)
+    try:
+        healing = HealingConfig.from_environment()
+    except SettingsError as exc:
+        out(f"switchboard up: {exc}")
+        return 2
+    sup = Supervisor(settings, out=out, healing=healing)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
