@@ -19,6 +19,7 @@ from services.router.backends import (
 )
 from services.router.breaker import BreakerConfig, CircuitBreaker, WindowType
 from services.router.chain import Chain, ChainOptions, Lane
+from services.router.observe import RouterTelemetry
 from services.router.outcomes import OutcomeQueue
 from services.router.peers import BackendHealthView, CacheClient, LearningClient
 from services.router.service import RouterServiceServicer
@@ -126,14 +127,17 @@ class RouterApp:
             probe = ollama_probe(self._http) if self.settings.router_probe_ollama else _absent
             configs = await default_backends(self.env, probe)
         config = breaker_config(self.settings)
+        telemetry = RouterTelemetry(self.runtime.metrics)  # breaker state gauge, transition events
         lanes = [
             Lane(
                 backend=build_backend(cfg, self._http, self.clock, self.env),
-                breaker=CircuitBreaker(cfg.name, config, self.clock),
+                breaker=CircuitBreaker(cfg.name, config, self.clock, on_transition=telemetry.breaker_transition),
                 stats=self.stats.of(cfg.name),
             )
             for cfg in configs
         ]
+        for lane in lanes:
+            telemetry.breaker_initial(lane.name, lane.breaker.state)
         self.chain = Chain(
             lanes,
             clock=self.clock,

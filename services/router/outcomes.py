@@ -17,11 +17,14 @@ import enum
 import logging
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from opentelemetry.trace import SpanContext
+
 from switchboard.runtime.clock import Clock
+from switchboard.runtime.telemetry import capture_context, start_linked_span
 
 log = logging.getLogger("switchboard.router.outcomes")
 
@@ -64,6 +67,9 @@ class OutcomeRecord:
     was_cached: bool = False
     prompt_fingerprint: str = ""
     tenant: str = ""
+    # The request's span, captured where the record is made, so the batch
+    # that carries it to learning links back to the request's trace.
+    trace_context: SpanContext | None = field(default_factory=capture_context, compare=False, repr=False)
 
 
 class OutcomeSink(Protocol):
@@ -191,7 +197,9 @@ class OutcomeQueue:
         """Sends the oldest batch; True when it left the queue (sent or rejected)."""
         self._inflight = [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
         try:
-            await self._sink.send(self._inflight)
+            with start_linked_span("router.send_outcomes", [r.trace_context for r in self._inflight],
+                                   attributes={"switchboard.outcomes": len(self._inflight)}):
+                await self._sink.send(self._inflight)
         except RejectedBatch as exc:
             self._rejected += len(self._inflight)
             log.error("learning refused outcomes", extra={"count": len(self._inflight), "error": str(exc)})

@@ -5,6 +5,9 @@ from __future__ import annotations
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from switchboard.runtime.channels import open_channel
+from switchboard.runtime.settings import MeshSettings
+
 UNREACHABLE = "UNREACHABLE"
 
 
@@ -19,6 +22,9 @@ async def check(channel: grpc.aio.Channel, service: str = "", timeout: float = 1
     return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
 
-async def check_address(address: str, service: str = "", timeout: float = 1.0) -> str:
-    async with grpc.aio.insecure_channel(address) as channel:
+async def check_address(
+    address: str, service: str = "", timeout: float = 1.0, settings: MeshSettings | None = None
+) -> str:
+    """`check` on a fresh channel; over TLS when `settings` configure it."""
+    async with open_channel(address, settings) as channel:
         return await check(channel, service, timeout)

@@ -15,7 +15,7 @@ from switchboard.runtime.settings import MeshSettings
 async def service_status(entry: ServiceEntry, settings: MeshSettings, timeout: float = 1.0) -> str:
     address = settings.address_of(entry.name)
     if entry.grpc_service is not None:
-        return await check_address(address, entry.grpc_service, timeout)
+        return await check_address(address, entry.grpc_service, timeout, settings)
     try:
         async with httpx.AsyncClient(timeout=timeout) as client:
             reply = await client.get(f"http://{address}/healthz")

@@ -8,10 +8,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
-from opentelemetry.instrumentation.grpc import aio_client_interceptors
 from opentelemetry.sdk.trace import TracerProvider
 
 from switchboard.runtime.settings import MeshSettings
+from switchboard.runtime.telemetry import client_interceptors
 
 
 class DefaultDeadline(grpc.aio.UnaryUnaryClientInterceptor):
@@ -41,6 +41,37 @@ def channel_options(settings: MeshSettings) -> list[tuple[str, Any]]:
     ]
 
 
+def channel_credentials(settings: MeshSettings) -> grpc.ChannelCredentials | None:
+    """TLS credentials for calls to peers when TLS is configured (None: plaintext):
+    peers are verified against tls_ca_file (else the system roots), and this
+    service's certificate is presented when it has one (mutual TLS)."""
+    if not settings.tls_client:
+        return None
+    ca = settings.tls_ca_file.read_bytes() if settings.tls_ca_file is not None else None
+    key = settings.tls_key_file.read_bytes() if settings.tls_key_file is not None else None
+    cert = settings.tls_cert_file.read_bytes() if settings.tls_cert_file is not None else None
+    return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+
+
+def open_channel(
+    address: str,
+    settings: MeshSettings | None,
+    *,
+    options: Sequence[tuple[str, Any]] = (),
+    interceptors: Sequence[grpc.aio.ClientInterceptor] | None = None,
+) -> grpc.aio.Channel:
+    """A channel to `address`, over TLS when `settings` configure it (plaintext
+    without settings): every client in the mesh opens its channels here."""
+    credentials = channel_credentials(settings) if settings is not None else None
+    if credentials is None:
+        return grpc.aio.insecure_channel(address, options=list(options), interceptors=interceptors)
+    assert settings is not None
+    opts = list(options)
+    if settings.tls_server_name:
+        opts.append(("grpc.ssl_target_name_override", settings.tls_server_name))
+    return grpc.aio.secure_channel(address, credentials, options=opts, interceptors=interceptors)
+
+
 class PeerChannels:
     """One lazily opened channel per peer service, shared by every caller."""
 
@@ -52,7 +83,7 @@ class PeerChannels:
     def interceptors(self) -> Sequence[grpc.aio.ClientInterceptor]:
         chain: list[grpc.aio.ClientInterceptor] = [DefaultDeadline(self._settings.peer_timeout_s)]
         if self._tracer_provider is not None:
-            chain.extend(aio_client_interceptors(tracer_provider=self._tracer_provider))
+            chain.extend(client_interceptors(self._tracer_provider))
         from switchboard.runtime.auth import peer_auth_interceptors  # API keys, only when configured
 
         chain.extend(peer_auth_interceptors(self._settings))
@@ -64,8 +95,9 @@ class PeerChannels:
     def channel(self, peer: str) -> grpc.aio.Channel:
         """The channel to `peer` (router, learning, monitor, briefs, cache)."""
         if peer not in self._channels:
-            self._channels[peer] = grpc.aio.insecure_channel(
+            self._channels[peer] = open_channel(
                 self.address(peer),
+                self._settings,
                 options=channel_options(self._settings),
                 interceptors=self.interceptors(),
             )

@@ -1,5 +1,6 @@
-"""Process entry for one service: settings → logs → telemetry → app → server →
-wait for SIGTERM/SIGINT → graceful shutdown → exit 0.
+"""Process entry for one service: settings → logs → telemetry (traces, metrics,
+library instrumentation) → app → server → wait for SIGTERM/SIGINT → graceful
+shutdown → flush telemetry → exit 0.
 
 Each service folder has an `app.py` with `SETTINGS` (its settings class) and
 `create(runtime)`, returning a ServiceApp (gRPC) or an HttpApp (gateway).
@@ -14,14 +15,15 @@ import signal
 import sys
 from types import ModuleType
 
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 
 from switchboard.mesh import BY_NAME, ServiceEntry
 from switchboard.runtime.http import HttpServer
 from switchboard.runtime.logs import configure_logging
+from switchboard.runtime.metrics import start_metrics
 from switchboard.runtime.server import GrpcServer, Runtime
 from switchboard.runtime.settings import SettingsError, load_settings
-from switchboard.runtime.telemetry import build_tracer_provider
+from switchboard.runtime.telemetry import build_resource, build_tracer_provider, instrument_libraries
 
 log = logging.getLogger("switchboard.entry")
 
@@ -40,12 +42,27 @@ def run_service(name: str, port: int | None = None) -> int:
         print(f"switchboard {name}: {exc}", file=sys.stderr)
         return 2
     configure_logging(name, settings.log_level, settings.log_format)
-    provider = build_tracer_provider(name)
+    resource = build_resource(name)
+    provider = build_tracer_provider(name, resource=resource)
     trace.set_tracer_provider(provider)
     try:
-        return asyncio.run(_serve(entry, module, Runtime(settings, tracer_provider=provider), port))
-    finally:
+        exported = start_metrics(resource, host=settings.host, scrape_port=settings.metrics_port_of(name))
+    except OSError as exc:
+        log.error("cannot start the metrics endpoint", extra={"error": str(exc), "port": settings.metrics_port_of(name)})
         provider.shutdown()
+        return 1
+    if exported.provider is not None:
+        metrics.set_meter_provider(exported.provider)
+    if exported.scrape_port:
+        log.info("metrics", extra={"url": f"http://{settings.host}:{exported.scrape_port}/metrics"})
+    # httpx (backends, probes) and Redis, process-wide; SQL per engine in switchboard.db.
+    instrument_libraries(provider, exported.provider)
+    runtime = Runtime(settings, tracer_provider=provider, meter_provider=exported.provider)
+    try:
+        return asyncio.run(_serve(entry, module, runtime, port))
+    finally:
+        exported.shutdown()  # flushes the last metrics, closes /metrics
+        provider.shutdown()  # flushes the last spans
 
 
 async def _serve(entry: ServiceEntry, module: ModuleType, runtime: Runtime, port: int | None) -> int:

@@ -13,6 +13,10 @@ from typing import Any, Protocol
 import uvicorn
 
 from switchboard.runtime.server import Runtime
+from switchboard.runtime.telemetry import wrap_asgi
+
+# Probes are polled every few seconds: not worth a trace each.
+UNTRACED_PATHS = ("/healthz", "/readyz")
 
 
 class HttpApp(Protocol):
@@ -44,15 +48,21 @@ class HttpServer:
     async def start(self) -> int:
         host = self._runtime.settings.host
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto is TCP,
+        # and with proto 0 Nagle + delayed ACK held each streamed response back ~40 ms.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, self._requested_port))
         sock.listen(1024)
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
         await self._app.start()
+        asgi = self._app.asgi
+        if self._runtime.tracer_provider is not None:
+            # One SERVER span per request, parent of the gRPC calls made to serve it.
+            asgi = wrap_asgi(asgi, self._runtime.tracer_provider, self._runtime.meter_provider, UNTRACED_PATHS)
         config = uvicorn.Config(
-            self._app.asgi,
+            asgi,
             log_config=None,
             access_log=False,
             lifespan="off",

@@ -16,6 +16,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 
 from switchboard.runtime.channels import PeerChannels
@@ -23,6 +24,7 @@ from switchboard.runtime.clock import Clock, SystemClock
 from switchboard.runtime.drain import DrainGate
 from switchboard.runtime.errors import ErrorBoundary
 from switchboard.runtime.health import SERVING, DrainingHealthServicer
+from switchboard.runtime.metrics import MeshMetrics, RpcMetrics
 from switchboard.runtime.settings import MeshSettings
 
 log = logging.getLogger("switchboard.server")
@@ -38,10 +40,16 @@ class Runtime:
     channels: PeerChannels | None = None
     # Set when shutdown begins; long-lived streams watch it to end cleanly.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    # None when nothing reads metrics (no scrape port, no OTLP endpoint).
+    meter_provider: MeterProvider | None = None
+    # The domain instruments (switchboard/runtime/metrics.py); without a meter provider they
+    # use the global one, a no-op unless the process turned metrics on.
+    metrics: MeshMetrics = field(init=False)
 
     def __post_init__(self) -> None:
         if self.channels is None:
             self.channels = PeerChannels(self.settings, self.tracer_provider)
+        self.metrics = MeshMetrics(self.meter_provider)
 
 
 class ServiceApp(Protocol):
@@ -63,6 +71,22 @@ class ServiceApp(Protocol):
         ...
 
 
+def server_credentials(settings: MeshSettings) -> grpc.ServerCredentials | None:
+    """TLS credentials when tls_cert_file/tls_key_file are set (None: plaintext).
+    Under tls_client_auth=require, callers must present a certificate that
+    chains to tls_ca_file (mutual TLS). The files are read now: a missing or
+    unreadable one fails start-up."""
+    if not settings.tls_server:
+        return None
+    assert settings.tls_cert_file is not None and settings.tls_key_file is not None
+    ca = settings.tls_ca_file.read_bytes() if settings.tls_ca_file is not None else None
+    return grpc.ssl_server_credentials(
+        [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())],
+        root_certificates=ca,
+        require_client_auth=settings.tls_client_auth == "require",
+    )
+
+
 class GrpcServer:
     """Runs one ServiceApp on one port."""
 
@@ -78,12 +102,19 @@ class GrpcServer:
         self._runtime = runtime
         self._requested_port = port
         self.health = DrainingHealthServicer(runtime.stopping)
-        # Outermost first: tracing, the drain gate, then the caller's (auth,
-        # metrics), then the error boundary right around the servicer.
+        # Outermost first: tracing, golden-signal metrics (so refused calls
+        # count too), the drain gate, then auth and the caller's, then the
+        # error boundary right around the servicer.
         self._gate = DrainGate()
         from switchboard.runtime.auth import auth_interceptors  # API keys, only when configured
 
-        chain = [self._gate, *auth_interceptors(runtime.settings), *interceptors, ErrorBoundary()]
+        chain = [
+            RpcMetrics(runtime.meter_provider),
+            self._gate,
+            *auth_interceptors(runtime.settings),
+            *interceptors,
+            ErrorBoundary(),
+        ]
         if runtime.tracer_provider is not None:
             # Not health: its Watch is written in the context.write style the aio
             # interceptor cannot wrap, and probes every second are noise in traces.
@@ -113,7 +144,11 @@ class GrpcServer:
         reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], self._server)
         host = self._runtime.settings.host
         bind = f"[{host}]" if ":" in host else host
-        self.port = self._server.add_insecure_port(f"{bind}:{self._requested_port}")
+        credentials = server_credentials(self._runtime.settings)
+        if credentials is None:
+            self.port = self._server.add_insecure_port(f"{bind}:{self._requested_port}")
+        else:
+            self.port = self._server.add_secure_port(f"{bind}:{self._requested_port}", credentials)
         if self.port == 0:
             raise OSError(f"could not bind {host}:{self._requested_port}")
         # Answer NOT_SERVING (not connection refused) while the app starts up.

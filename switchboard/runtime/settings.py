@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, FilePath, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -52,6 +52,15 @@ class MeshSettings(BaseSettings):
     briefs_port: Port = Field(default=50054, ge=0, le=65535, description="Briefs gRPC port.")
     cache_port: Port = Field(default=50055, ge=0, le=65535, description="Cache gRPC port.")
     gateway_port: Port = Field(default=8080, ge=0, le=65535, description="Gateway HTTP port.")
+    # Prometheus scrape endpoints (GET /metrics), one HTTP port per service; 0 = off.
+    router_metrics_port: Port = Field(
+        default=0, ge=0, le=65535, description="Router's Prometheus /metrics port (0: no scrape endpoint)."
+    )
+    learning_metrics_port: Port = Field(default=0, ge=0, le=65535, description="Learning's /metrics port (0: off).")
+    monitor_metrics_port: Port = Field(default=0, ge=0, le=65535, description="Monitor's /metrics port (0: off).")
+    briefs_metrics_port: Port = Field(default=0, ge=0, le=65535, description="Briefs' /metrics port (0: off).")
+    cache_metrics_port: Port = Field(default=0, ge=0, le=65535, description="Cache's /metrics port (0: off).")
+    gateway_metrics_port: Port = Field(default=0, ge=0, le=65535, description="Gateway's /metrics port (0: off).")
     router_address: str | None = Field(
         default=None, description="host:port peers use for the router (default host:router_port)."
     )
@@ -86,14 +95,59 @@ class MeshSettings(BaseSettings):
     max_message_bytes: int = Field(
         default=4 * 1024 * 1024, ge=1024, description="Largest gRPC message accepted or sent."
     )
+    # TLS for every gRPC server and every call to a peer (off unless the files are set).
+    tls_cert_file: FilePath | None = Field(
+        default=None,
+        description="PEM certificate (chain) of this service. With tls_key_file: gRPC servers serve TLS only, "
+        "peer calls use TLS and present it as the client certificate (mutual TLS).",
+    )
+    tls_key_file: FilePath | None = Field(default=None, description="PEM private key of tls_cert_file.")
+    tls_ca_file: FilePath | None = Field(
+        default=None,
+        description="PEM CA bundle peers' certificates must chain to (servers' for callers; callers' under "
+        "tls_client_auth=require). Unset: the system roots. Set alone (a tool), calls use TLS without a certificate.",
+    )
+    tls_client_auth: Literal["none", "require"] = Field(
+        default="none",
+        description="require: gRPC servers refuse callers without a certificate signed by tls_ca_file (mutual TLS).",
+    )
+    tls_server_name: str | None = Field(
+        default=None, min_length=1, max_length=253,
+        description="Name peers' certificates are checked against, when it is not the host of their address.",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
+    @model_validator(mode="after")
+    def _tls_complete(self) -> MeshSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("SWITCHBOARD_TLS_CERT_FILE and SWITCHBOARD_TLS_KEY_FILE must be set together")
+        if self.tls_client_auth == "require" and (self.tls_cert_file is None or self.tls_ca_file is None):
+            raise ValueError(
+                "SWITCHBOARD_TLS_CLIENT_AUTH=require needs SWITCHBOARD_TLS_CERT_FILE, SWITCHBOARD_TLS_KEY_FILE "
+                "and SWITCHBOARD_TLS_CA_FILE (the CA that signs the callers' certificates)"
+            )
+        return self
+
+    @property
+    def tls_server(self) -> bool:
+        """gRPC servers serve TLS (and only TLS)."""
+        return self.tls_cert_file is not None and self.tls_key_file is not None
+
+    @property
+    def tls_client(self) -> bool:
+        """Calls to gRPC peers use TLS."""
+        return self.tls_server or self.tls_ca_file is not None
+
     def port_of(self, service: str) -> int:
         return int(getattr(self, f"{service}_port"))
+
+    def metrics_port_of(self, service: str) -> int:
+        """The service's Prometheus scrape port; 0 when it has none."""
+        return int(getattr(self, f"{service}_metrics_port"))
 
     def address_of(self, service: str) -> str:
         """Where peers reach `service`: its explicit address, else host:port."""

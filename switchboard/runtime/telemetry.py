@@ -1,37 +1,130 @@
-"""OpenTelemetry setup shared by every service.
+"""OpenTelemetry setup shared by every service: resource, tracer provider,
+library instrumentation, span links for background work, attribute names.
 
 Spans are always created (so trace ids reach the logs and propagate to peers), but
 exported only when the standard `OTEL_EXPORTER_OTLP_ENDPOINT` (or the traces-only
 variant) is set; otherwise nothing is exported and nothing is said about it.
-The resource's service.name is `switchboard-<svc>` unless `OTEL_SERVICE_NAME` says
-otherwise; `OTEL_RESOURCE_ATTRIBUTES` is merged by the SDK.
+`OTEL_TRACES_EXPORTER=none` or `OTEL_SDK_DISABLED=true` turn export off even
+with an endpoint. The exporter is OTLP over gRPC (`OTEL_EXPORTER_OTLP_PROTOCOL=grpc`,
+what Jaeger and the OpenTelemetry collector take on 4317); the exporter reads the
+other `OTEL_EXPORTER_OTLP_*` variables (headers, timeout, insecure) itself.
+
+The resource's `service.name` is `switchboard-<svc>`, unless
+`OTEL_RESOURCE_ATTRIBUTES` names one, unless `OTEL_SERVICE_NAME` does;
+`service.version` is switchboard's; every other `OTEL_RESOURCE_ATTRIBUTES`
+entry is added.
+
+What is traced, once `instrument_libraries` has run in a service process:
+gRPC server and client calls (the bootstrap's and `PeerChannels`' interceptors;
+health is left out), HTTP client calls through httpx (backends, probes; the W3C
+`traceparent` header goes with them), Redis commands, SQL statements on engines
+from `switchboard.db.create_engine_for`, and the gateway's HTTP requests (ASGI).
+Context crosses every hop as W3C trace context in gRPC metadata / HTTP headers.
+
+Domain code annotates the current span with the attribute names below
+(`trace.get_current_span().set_attribute(BACKEND, name)`), and links background
+work to the request that caused it with `capture_context` / `start_linked_span`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
-from collections.abc import Mapping
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
+import grpc
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.propagate import inject
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 
 from switchboard import __version__
+
+
+TRACER_NAME = "switchboard"
+
+# --- GenAI semantic conventions (https://opentelemetry.io/docs/specs/semconv/gen-ai/) ---
+GEN_AI_SYSTEM = "gen_ai.system"  # "openai", "anthropic", "ollama", "mock"
+GEN_AI_OPERATION_NAME = "gen_ai.operation.name"  # "chat"
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_TEMPERATURE = "gen_ai.request.temperature"
+GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
+GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
+GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GEN_AI_TOKEN_TYPE = "gen_ai.token.type"  # "input" | "output" (metric attribute)
+
+# --- switchboard's own span attributes ---
+BACKEND = "switchboard.backend"  # backend name as configured
+BACKEND_REASON = "switchboard.backend.reason"  # why it was chosen: "recommended", "pinned", "order", ...
+ATTEMPT = "switchboard.attempt"  # 1-based attempt number in the chain
+OUTCOME = "switchboard.outcome"  # learning's Outcome name: SUCCESS, TIMEOUT, ...
+FALLBACK_REASON = "switchboard.fallback.reason"  # why the chain moved on
+BREAKER = "switchboard.breaker"  # breaker name (backend, "redis")
+BREAKER_STATE = "switchboard.breaker.state"  # closed, open, half_open, forced_open, disabled
+CACHE_HIT = "switchboard.cache.hit"  # bool
+RECOMMENDATION = "switchboard.recommendation"  # the backend learning recommended ("" when none)
+TOPIC = "switchboard.topic"
+REQUEST_ID = "switchboard.request_id"
+TENANT = "switchboard.tenant"
+DEGRADED = "switchboard.degraded"  # bool: answered in a degraded mode
+
+# --- span event names ---
+EVENT_ATTEMPT = "switchboard.attempt"  # one per backend attempt: BACKEND, ATTEMPT, OUTCOME
+EVENT_BACKEND_SWITCH = "switchboard.backend_switch"  # BACKEND (to), FALLBACK_REASON
+EVENT_FIRST_TOKEN = "switchboard.first_token"
+EVENT_BREAKER_TRANSITION = "switchboard.breaker_transition"  # BREAKER, BREAKER_STATE
 
 _ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
+def _true(value: str | None) -> bool:
+    return (value or "").strip().lower() == "true"
+
+
+def sdk_disabled(env: Mapping[str, str] = os.environ) -> bool:
+    return _true(env.get("OTEL_SDK_DISABLED"))
+
+
 def exporter_configured(env: Mapping[str, str] = os.environ) -> bool:
+    """Whether spans are exported: an OTLP endpoint is set and export is not off."""
+    if sdk_disabled(env) or env.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
+        return False
     return any(env.get(name) for name in _ENDPOINT_VARS)
 
 
-def build_tracer_provider(service: str, env: Mapping[str, str] = os.environ) -> TracerProvider:
-    """A provider for `service`, exporting over OTLP/gRPC only when configured."""
-    attributes = {SERVICE_NAME: f"switchboard-{service}", SERVICE_VERSION: __version__}
+def _parse_resource_attributes(text: str) -> dict[str, str]:
+    """`OTEL_RESOURCE_ATTRIBUTES`: "k1=v1,k2=v2", values percent-encoded (the spec's W3C Baggage form)."""
+    attributes: dict[str, str] = {}
+    for item in text.split(","):
+        key, sep, value = item.partition("=")
+        if sep and key.strip():
+            attributes[key.strip()] = urllib.parse.unquote(value.strip())
+    return attributes
+
+
+def build_resource(service: str, env: Mapping[str, str] = os.environ) -> Resource:
+    """The resource every signal of `service` carries."""
+    attributes: dict[str, Any] = {SERVICE_NAME: f"switchboard-{service}", SERVICE_VERSION: __version__}
+    attributes.update(_parse_resource_attributes(env.get("OTEL_RESOURCE_ATTRIBUTES", "")))
     if env.get("OTEL_SERVICE_NAME"):
         attributes[SERVICE_NAME] = env["OTEL_SERVICE_NAME"]
-    # Resource.create merges OTEL_RESOURCE_ATTRIBUTES; explicit attributes win.
-    provider = TracerProvider(resource=Resource.create(attributes))
+    # Resource.create adds telemetry.sdk.*; the explicit attributes win over what it detects.
+    return Resource.create(attributes)
+
+
+def build_tracer_provider(
+    service: str, env: Mapping[str, str] = os.environ, resource: Resource | None = None
+) -> TracerProvider:
+    """A provider for `service`, exporting over OTLP/gRPC only when configured."""
+    provider = TracerProvider(resource=resource or build_resource(service, env))
     if exporter_configured(env):
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
             OTLPSpanExporter,
@@ -39,3 +132,190 @@ def build_tracer_provider(service: str, env: Mapping[str, str] = os.environ) -> 
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     return provider
+
+
+# --- gRPC client spans for server streams ---
+
+_GRPC_STATUS_CODE = "rpc.grpc.status_code"
+
+
+class _MetadataSetter:
+    def set(self, carrier: Any, key: str, value: str) -> None:
+        carrier[key] = value
+
+
+class TracedUnaryStream(grpc.aio.UnaryStreamClientInterceptor):
+    """The CLIENT span of a server-streaming call, ended when the call ends.
+
+    Stands in for OpenTelemetry's aio unary-stream client interceptor, which
+    ends its span only once the caller has iterated the stream to the end: a
+    caller that reads with `read()` and cancels after the last event it needs
+    (the gateway's SSE relay) would leave the span open and never exported,
+    breaking the trace between the gateway and the router. The call itself is
+    returned untouched, so `read()`, `cancel()` and `async for` behave as usual.
+    A cancelled call is not an error (the caller chose to stop)."""
+
+    def __init__(self, tracer_provider: Any = None) -> None:
+        self._tracer = trace.get_tracer("opentelemetry.instrumentation.grpc", None, tracer_provider)
+        self._finishing: set[asyncio.Task[None]] = set()
+
+    async def intercept_unary_stream(
+        self, continuation: Callable[..., Any], client_call_details: grpc.aio.ClientCallDetails, request: Any
+    ) -> Any:
+        method = client_call_details.method
+        method = method.decode() if isinstance(method, bytes) else method
+        service, _, name = method.lstrip("/").partition("/")
+        span = self._tracer.start_span(
+            method,
+            kind=SpanKind.CLIENT,
+            attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": name},
+        )
+        metadata = grpc.aio.Metadata(*tuple(client_call_details.metadata or ()))
+        inject(metadata, context=trace.set_span_in_context(span), setter=_MetadataSetter())
+        details = client_call_details._replace(metadata=metadata)  # type: ignore[attr-defined]
+        try:
+            call = await continuation(details, request)
+        except BaseException as exc:
+            _end_with(span, getattr(exc, "code", lambda: grpc.StatusCode.UNKNOWN)(), str(exc))
+            raise
+        call.add_done_callback(self._on_done(span))
+        return call
+
+    def _on_done(self, span: trace.Span) -> Callable[[Any], None]:
+        def done(call: Any) -> None:
+            task = asyncio.ensure_future(self._finish(span, call))
+            self._finishing.add(task)
+            task.add_done_callback(self._finishing.discard)
+
+        return done
+
+    @staticmethod
+    async def _finish(span: trace.Span, call: Any) -> None:
+        try:
+            code, details = await call.code(), await call.details()
+        except BaseException:  # noqa: BLE001  (the span must end whatever happens)
+            code, details = grpc.StatusCode.UNKNOWN, ""
+        _end_with(span, code, details)
+
+
+def _end_with(span: trace.Span, code: Any, details: str) -> None:
+    if isinstance(code, grpc.StatusCode):
+        span.set_attribute(_GRPC_STATUS_CODE, code.value[0])
+        if code not in (grpc.StatusCode.OK, grpc.StatusCode.CANCELLED):
+            span.set_status(Status(StatusCode.ERROR, f"{code.name}: {details}"))
+    span.end()
+
+
+def client_interceptors(tracer_provider: Any) -> list[grpc.aio.ClientInterceptor]:
+    """Tracing interceptors for a channel to a peer: OpenTelemetry's for unary
+    calls and client streams, `TracedUnaryStream` for server streams."""
+    from opentelemetry.instrumentation.grpc import aio_client_interceptors  # noqa: PLC0415
+
+    chain: list[grpc.aio.ClientInterceptor] = [
+        i for i in aio_client_interceptors(tracer_provider=tracer_provider)
+        if not isinstance(i, grpc.aio.UnaryStreamClientInterceptor)
+    ]
+    chain.append(TracedUnaryStream(tracer_provider))
+    return chain
+
+
+# --- library instrumentation (once per service process) ---
+
+
+def instrument_libraries(tracer_provider: TracerProvider, meter_provider: Any = None) -> None:
+    """Traces httpx and Redis calls process-wide (they patch the libraries, so
+    only the process entry point calls this, never an in-process test). SQL is
+    traced per engine (`instrument_engine`), the gateway by `wrap_asgi`."""
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor  # noqa: PLC0415
+    from opentelemetry.instrumentation.redis import RedisInstrumentor  # noqa: PLC0415
+
+    kwargs: dict[str, Any] = {"tracer_provider": tracer_provider}
+    if meter_provider is not None:
+        kwargs["meter_provider"] = meter_provider
+    if not HTTPXClientInstrumentor().is_instrumented_by_opentelemetry:
+        HTTPXClientInstrumentor().instrument(**kwargs)
+    if not RedisInstrumentor().is_instrumented_by_opentelemetry:
+        RedisInstrumentor().instrument(tracer_provider=tracer_provider)
+
+
+def instrument_engine(sync_engine: Any, tracer_provider: Any = None, meter_provider: Any = None) -> None:
+    """Traces every statement on one SQLAlchemy engine (an AsyncEngine's
+    `.sync_engine`). Uses the global providers unless given: in a service
+    process those are the service's; elsewhere they are no-ops."""
+    from opentelemetry import metrics  # noqa: PLC0415
+    from opentelemetry.instrumentation.sqlalchemy import __version__ as sa_version  # noqa: PLC0415
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer  # noqa: PLC0415
+
+    scope = "opentelemetry.instrumentation.sqlalchemy"
+    tracer = trace.get_tracer(scope, sa_version, tracer_provider)
+    meter = metrics.get_meter(scope, sa_version, meter_provider)
+    usage = meter.create_up_down_counter(
+        "db.client.connections.usage", unit="connections", description="Connections in use or idle."
+    )
+    # The instrumentor's singleton `instrument(engine=…)` takes one engine per
+    # process; its EngineTracer is what it attaches to each engine.
+    EngineTracer(tracer, sync_engine, usage)
+
+
+def wrap_asgi(app: Any, tracer_provider: Any, meter_provider: Any = None, excluded: Iterable[str] = ()) -> Any:
+    """`app` inside OpenTelemetry's ASGI middleware: one SERVER span per HTTP
+    request (the parent of the gRPC calls made while serving it), continuing
+    an incoming `traceparent`. Paths in `excluded` (probes) are not traced."""
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware  # noqa: PLC0415
+
+    return OpenTelemetryMiddleware(
+        app,
+        excluded_urls=",".join(excluded) or None,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        # A span per ASGI message is noise (an SSE stream would make hundreds).
+        exclude_spans=["receive", "send"],
+    )
+
+
+# --- background work linked to the requests that caused it ---
+
+
+def capture_context() -> SpanContext | None:
+    """The current span's context, to keep with work done later (the router's
+    outcome queue): pass what it returns to `start_linked_span`. None outside a span."""
+    ctx = trace.get_current_span().get_span_context()
+    return ctx if ctx.is_valid else None
+
+
+@contextlib.contextmanager
+def start_linked_span(
+    name: str,
+    links: Iterable[SpanContext | None],
+    *,
+    attributes: Mapping[str, Any] | None = None,
+    tracer_provider: Any = None,
+) -> Iterator[trace.Span]:
+    """A new root span (its own trace) for background work, linked to the spans
+    (requests) it serves, and current while the block runs, so the calls made
+    inside (e.g. learning.RecordInteractions) are its children. A batch of
+    outcomes from many requests makes one span with one link per request.
+
+        with start_linked_span("router.send_outcomes", [r.trace_context for r in batch]):
+            await sink.send(batch)
+    """
+    seen: set[tuple[int, int]] = set()
+    span_links = []
+    for ctx in links:
+        if ctx is None or not ctx.is_valid or (ctx.trace_id, ctx.span_id) in seen:
+            continue
+        seen.add((ctx.trace_id, ctx.span_id))
+        span_links.append(Link(ctx))
+    with tracer(tracer_provider).start_as_current_span(
+        name,
+        context=otel_context.Context(),  # no parent: background work is not part of any one request
+        kind=SpanKind.INTERNAL,
+        links=span_links,
+        attributes=dict(attributes or {}),
+    ) as span:
+        yield span
+
+
+def tracer(tracer_provider: Any = None) -> trace.Tracer:
+    """switchboard's tracer, for domain spans (`with tracer().start_as_current_span("chain.attempt")`)."""
+    return trace.get_tracer(TRACER_NAME, __version__, tracer_provider)

@@ -8,6 +8,7 @@ from typing import Any
 import grpc
 
 from switchboard.mesh import BY_NAME
+from switchboard.runtime.channels import open_channel
 from switchboard.runtime.entry import app_module
 from switchboard.runtime.http import HttpServer
 from switchboard.runtime.server import GrpcServer, Runtime
@@ -46,5 +47,6 @@ async def start_service(name: str, runtime: Runtime, app: Any | None = None) -> 
     server: GrpcServer | HttpServer
     server = GrpcServer(app, runtime, port=0) if entry.is_grpc else HttpServer(app, runtime, port=0)
     port = await server.start()
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}") if entry.is_grpc else None
+    # Over TLS when the settings configure it (the test then talks to it as a peer would).
+    channel = open_channel(f"127.0.0.1:{port}", runtime.settings) if entry.is_grpc else None
     return RunningService(name, server, runtime, app, port, channel)

@@ -1,0 +1,182 @@
+"""The shared tracing setup, in process: the resource, nothing exported (and
+nothing said) without an endpoint, W3C trace context through server streams,
+and background work linked to the requests that caused it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from switchboard.runtime import metrics as m
+from switchboard.runtime import telemetry as t
+from switchboard.runtime.channels import PeerChannels
+from switchboard.runtime.server import GrpcApp, Runtime
+from switchboard.runtime.settings import MeshSettings
+from switchboard.testing.services import start_service
+
+# --- resource ---------------------------------------------------------------------------
+
+
+def test_service_name_defaults_to_switchboard_svc_with_the_version() -> None:
+    attrs = t.build_resource("router", env={}).attributes
+    assert attrs["service.name"] == "switchboard-router"
+    assert attrs["service.version"]
+
+
+def test_otel_resource_attributes_are_merged_and_otel_service_name_wins() -> None:
+    env = {"OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=prod,team=ai%20platform,service.name=from-attrs"}
+    attrs = t.build_resource("cache", env=env).attributes
+    assert attrs["deployment.environment"] == "prod"
+    assert attrs["team"] == "ai platform"  # values are percent-decoded
+    assert attrs["service.name"] == "from-attrs"
+    attrs = t.build_resource("cache", env={**env, "OTEL_SERVICE_NAME": "edge-cache"}).attributes
+    assert attrs["service.name"] == "edge-cache"
+    assert attrs["deployment.environment"] == "prod"
+
+
+# --- nothing exported, nothing said, without an endpoint -----------------------------------
+
+
+def _processors(provider: TracerProvider) -> tuple[Any, ...]:
+    return provider._active_span_processor._span_processors  # noqa: SLF001  (no public accessor)
+
+
+def test_no_endpoint_means_no_exporter_and_no_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    provider = t.build_tracer_provider("router", env={})
+    with provider.get_tracer("x").start_as_current_span("work"):
+        pass
+    provider.shutdown()
+    assert _processors(provider) == ()
+    assert m.start_metrics(t.build_resource("router", env={}), env={}).provider is None
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize("off", [{"OTEL_TRACES_EXPORTER": "none"}, {"OTEL_SDK_DISABLED": "true"}])
+def test_export_can_be_switched_off_with_the_standard_variables(off: dict[str, str]) -> None:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", **off}
+    assert not t.exporter_configured(env)
+    assert _processors(t.build_tracer_provider("router", env=env)) == ()
+
+
+def test_an_endpoint_means_an_otlp_exporter() -> None:
+    for var in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        provider = t.build_tracer_provider("router", env={var: "http://127.0.0.1:1"})
+        (processor,) = _processors(provider)
+        assert type(processor.span_exporter).__name__ == "OTLPSpanExporter"  # type: ignore[attr-defined]
+    assert m.exporter_configured({"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://127.0.0.1:1"})
+    assert not m.exporter_configured({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:1", "OTEL_METRICS_EXPORTER": "none"})
+
+
+# --- W3C trace context through a server stream ---------------------------------------------
+
+
+@pytest.fixture
+def spans() -> tuple[TracerProvider, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider, exporter
+
+
+async def test_trace_context_flows_through_a_server_stream_into_the_calls_it_makes(
+    tmp_path: Path, spans: tuple[TracerProvider, InMemorySpanExporter]
+) -> None:
+    """caller → Relay/Stream (server stream) → while streaming, Echo/Ping on a
+    second server: one trace, each span the child of the one before."""
+    provider, exporter = spans
+    settings = MeshSettings(data_dir=tmp_path, shutdown_grace_s=1.0)
+
+    async def ping(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        return request
+
+    def register_echo(_: Any, server: grpc.aio.Server) -> None:
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            "obs.Echo", {"Ping": grpc.unary_unary_rpc_method_handler(ping)}),))
+
+    echo = await start_service("cache", Runtime(settings, tracer_provider=provider),
+                               GrpcApp(["obs.Echo"], [(register_echo, None)]))
+    peers = PeerChannels(settings, provider)
+    echo_channel = grpc.aio.insecure_channel(echo.address, interceptors=peers.interceptors())
+
+    async def relay(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+        for i in range(3):
+            yield await echo_channel.unary_unary("/obs.Echo/Ping")(bytes([i]))
+
+    def register_relay(_: Any, server: grpc.aio.Server) -> None:
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            "obs.Relay", {"Stream": grpc.unary_stream_rpc_method_handler(relay)}),))
+
+    relay_service = await start_service("router", Runtime(settings, tracer_provider=provider),
+                                        GrpcApp(["obs.Relay"], [(register_relay, None)]))
+    caller = grpc.aio.insecure_channel(relay_service.address, interceptors=peers.interceptors())
+    try:
+        with provider.get_tracer("test").start_as_current_span("caller") as root:
+            got = [r async for r in caller.unary_stream("/obs.Relay/Stream")(b"")]
+        assert got == [b"\x00", b"\x01", b"\x02"]
+    finally:
+        await caller.close()
+        await echo_channel.close()
+        await relay_service.stop()
+        await echo.stop()
+
+    finished = exporter.get_finished_spans()
+    by_id = {s.context.span_id: s for s in finished}
+    trace_id = root.get_span_context().trace_id
+    assert {s.context.trace_id for s in finished} == {trace_id}
+    (stream_client,) = [s for s in finished if s.name == "/obs.Relay/Stream" and s.kind is SpanKind.CLIENT]
+    (stream_server,) = [s for s in finished if s.name == "/obs.Relay/Stream" and s.kind is SpanKind.SERVER]
+    ping_clients = [s for s in finished if s.name == "/obs.Echo/Ping" and s.kind is SpanKind.CLIENT]
+    ping_servers = [s for s in finished if s.name == "/obs.Echo/Ping" and s.kind is SpanKind.SERVER]
+    assert stream_client.parent is not None and stream_client.parent.span_id == root.get_span_context().span_id
+    assert stream_server.parent is not None and by_id[stream_server.parent.span_id] is stream_client
+    assert len(ping_clients) == len(ping_servers) == 3
+    for client in ping_clients:
+        assert client.parent is not None and by_id[client.parent.span_id] is stream_server
+    for server in ping_servers:
+        assert server.parent is not None and by_id[server.parent.span_id].name == "/obs.Echo/Ping"
+        assert by_id[server.parent.span_id].kind is SpanKind.CLIENT
+
+
+# --- background work linked to requests -------------------------------------------------------
+
+
+def test_background_work_is_its_own_trace_linked_to_the_requests(spans: tuple[TracerProvider, Any]) -> None:
+    provider, exporter = spans
+    tracer = provider.get_tracer("test")
+    assert t.capture_context() is None  # outside any span
+    captured = []
+    for name in ("request-1", "request-2"):
+        with tracer.start_as_current_span(name):
+            captured.append(t.capture_context())
+    captured.append(captured[0])  # the same request twice: one link
+    captured.append(None)  # a record made outside any request
+
+    with tracer.start_as_current_span("unrelated-current-span"):
+        with t.start_linked_span("router.send_outcomes", captured, attributes={"batch.size": 4},
+                                 tracer_provider=provider) as batch:
+            with tracer.start_as_current_span("learning.RecordInteractions"):
+                pass
+
+    finished = {s.name: s for s in exporter.get_finished_spans()}
+    batch_span = finished["router.send_outcomes"]
+    assert batch_span.parent is None  # not a child of whatever was current
+    request_traces = {finished["request-1"].context.trace_id, finished["request-2"].context.trace_id}
+    assert batch_span.context.trace_id not in request_traces
+    assert [(link.context.trace_id, link.context.span_id) for link in batch_span.links] == [
+        (c.trace_id, c.span_id) for c in captured[:2] if c is not None
+    ]
+    assert batch_span.attributes is not None and batch_span.attributes["batch.size"] == 4
+    child = finished["learning.RecordInteractions"]
+    assert child.parent is not None and child.parent.span_id == batch.get_span_context().span_id
+    assert trace.get_current_span() is trace.INVALID_SPAN
