@@ -207,6 +207,12 @@ class RecordInteractionRequest(_message.Message):
     interaction: Interaction
     def __init__(self, interaction: _Optional[_Union[Interaction, _Mapping]] = ...) -> None: ...
 
+class StreamInteractionsRequest(_message.Message):
+    __slots__ = ("interaction",)
+    INTERACTION_FIELD_NUMBER: _ClassVar[int]
+    interaction: Interaction
+    def __init__(self, interaction: _Optional[_Union[Interaction, _Mapping]] = ...) -> None: ...
+
 class RecordInteractionResponse(_message.Message):
     __slots__ = ("ack",)
     ACK_FIELD_NUMBER: _ClassVar[int]

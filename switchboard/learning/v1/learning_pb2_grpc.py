@@ -48,7 +48,7 @@ class LearningServiceStub:
                 _registered_method=True)
         self.StreamInteractions = channel.stream_unary(
                 '/switchboard.learning.v1.LearningService/StreamInteractions',
-                request_serializer=switchboard_dot_learning_dot_v1_dot_learning__pb2.RecordInteractionRequest.SerializeToString,
+                request_serializer=switchboard_dot_learning_dot_v1_dot_learning__pb2.StreamInteractionsRequest.SerializeToString,
                 response_deserializer=switchboard_dot_learning_dot_v1_dot_learning__pb2.StreamInteractionsResponse.FromString,
                 _registered_method=True)
         self.RecordFeedback = channel.unary_unary(
@@ -193,7 +193,7 @@ def add_LearningServiceServicer_to_server(servicer, server):
             ),
             'StreamInteractions': grpc.stream_unary_rpc_method_handler(
                     servicer.StreamInteractions,
-                    request_deserializer=switchboard_dot_learning_dot_v1_dot_learning__pb2.RecordInteractionRequest.FromString,
+                    request_deserializer=switchboard_dot_learning_dot_v1_dot_learning__pb2.StreamInteractionsRequest.FromString,
                     response_serializer=switchboard_dot_learning_dot_v1_dot_learning__pb2.StreamInteractionsResponse.SerializeToString,
             ),
             'RecordFeedback': grpc.unary_unary_rpc_method_handler(
@@ -308,7 +308,7 @@ class LearningService:
             request_iterator,
             target,
             '/switchboard.learning.v1.LearningService/StreamInteractions',
-            switchboard_dot_learning_dot_v1_dot_learning__pb2.RecordInteractionRequest.SerializeToString,
+            switchboard_dot_learning_dot_v1_dot_learning__pb2.StreamInteractionsRequest.SerializeToString,
             switchboard_dot_learning_dot_v1_dot_learning__pb2.StreamInteractionsResponse.FromString,
             options,
             channel_credentials,
