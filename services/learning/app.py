@@ -1,15 +1,177 @@
-"""Wires the learning service together (its composition root)."""
+"""Wires the learning service together (its composition root).
 
-from services.learning.service import LearningServiceServicer
+Start-up, before SERVING: open the spool (recovering what a crashed process
+left), run the migrations (in a thread), replay the spool, then rebuild the
+in-memory model from the stored history. If the database does not answer
+within `learning_startup_db_timeout_s`, the service serves degraded instead:
+writes are spooled, Recommend and reads answer UNAVAILABLE, and a background
+task keeps trying (with back-off) until the database is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+import grpc
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential, wait_random
+
+from services.learning.feedback import HeldFeedback, ReaskDetector
+from services.learning.ingest import Ingestor, RecentInteractions
+from services.learning.insights import Insights
+from services.learning.model import ModelConfig
+from services.learning.modelstate import ModelKeeper
+from services.learning.profiles import Profiles
+from services.learning.service import LearningServiceServicer, Limits
+from services.learning.settings import DAY_S, LearningSettings
+from services.learning.spool import ChunkHook, DatabaseState, Replayer, Spool, SpoolEntry
+from services.learning.store import Store
+from switchboard.db import create_engine_for, run_migrations
 from switchboard.learning.v1 import learning_pb2, learning_pb2_grpc
-from switchboard.runtime.server import GrpcApp, Runtime
+from switchboard.runtime.server import Runtime
 from switchboard.runtime.settings import MeshSettings
 
-SETTINGS = MeshSettings
+SETTINGS = LearningSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version_learning"
+
+log = logging.getLogger("switchboard.learning")
 
 
-def create(runtime: Runtime) -> GrpcApp:
-    return GrpcApp(
-        service_names=[learning_pb2.DESCRIPTOR.services_by_name["LearningService"].full_name],
-        servicers=[(learning_pb2_grpc.add_LearningServiceServicer_to_server, LearningServiceServicer())],
+def learning_settings(settings: MeshSettings) -> LearningSettings:
+    """The runtime's settings as LearningSettings (tests may hand in plain MeshSettings)."""
+    if isinstance(settings, LearningSettings):
+        return settings
+    return LearningSettings(**settings.model_dump(exclude_unset=True))
+
+
+def model_config(settings: LearningSettings) -> ModelConfig:
+    return ModelConfig(
+        half_life_s=settings.learning_half_life_days * DAY_S,
+        latency_weight=settings.learning_latency_weight,
+        prior_pseudo_counts=settings.learning_prior_pseudo_counts,
+        rating_weight=settings.learning_rating_weight,
+        optimism_bonus=settings.learning_optimism_bonus,
     )
+
+
+class LearningApp:
+    """The ServiceApp: builds every collaborator once, starts and stops them."""
+
+    service_names = [learning_pb2.DESCRIPTOR.services_by_name["LearningService"].full_name]
+
+    def __init__(self, runtime: Runtime, *, replay_after_chunk: ChunkHook | None = None) -> None:
+        settings = learning_settings(runtime.settings)
+        self.settings = settings
+        self._runtime = runtime
+        clock = runtime.clock
+        self._url = settings.sqlalchemy_url()
+        self.engine = create_engine_for(self._url)
+        self.store = Store(self.engine)
+        self.spool = Spool(settings.spool_path())
+        self.state = DatabaseState()
+        config = model_config(settings)
+        self.keeper = ModelKeeper(config, clock, seed=settings.learning_seed)
+        self.bootstrapped = asyncio.Event()  # migrations ran and the model was rebuilt
+        self._tasks: list[asyncio.Task[None]] = []
+        self.replayer = Replayer(
+            self.spool, self.store, self.state, clock,
+            batch=settings.learning_replay_batch,
+            backoff_max_s=settings.learning_replay_backoff_max_s,
+            on_replayed=self._on_replayed,
+            after_chunk=replay_after_chunk or _nothing,
+        )
+        self.ingestor = Ingestor(
+            store=self.store, spool=self.spool, state=self.state, replayer=self.replayer,
+            keeper=self.keeper, clock=clock,
+            reask=ReaskDetector(settings.learning_reask_window_s),
+            held=HeldFeedback(),
+            recent=RecentInteractions(settings.learning_recent_ids),
+            db_timeout_s=settings.learning_db_timeout_s,
+        )
+        self.profiles = Profiles(
+            self.store, clock, half_life_s=config.half_life_s, cache_ttl_s=settings.learning_profile_cache_ttl_s
+        )
+        self.insights = Insights(
+            self.store, clock, half_life_s=config.half_life_s,
+            manual_effort_s=settings.learning_manual_effort_s,
+            trend_min_attempts=settings.learning_trend_min_attempts,
+        )
+        self.servicer = LearningServiceServicer(
+            ingestor=self.ingestor, keeper=self.keeper, profiles=self.profiles, insights=self.insights,
+            clock=clock,
+            limits=Limits(batch_max=settings.learning_batch_max, max_skew_s=settings.learning_max_clock_skew_s),
+            stopping=runtime.stopping,
+            storage_ready=self.bootstrapped.is_set,
+        )
+
+    async def _on_replayed(self, entries: list[SpoolEntry]) -> None:
+        await self.ingestor.on_replayed(entries)
+
+    def add_to_server(self, server: grpc.aio.Server) -> None:
+        learning_pb2_grpc.add_LearningServiceServicer_to_server(self.servicer, server)
+
+    async def start(self) -> None:
+        recovered = await asyncio.to_thread(self.spool.open)
+        if recovered:
+            log.info("spool holds entries from before", extra={"entries": len(recovered)})
+        try:
+            async with asyncio.timeout(self.settings.learning_startup_db_timeout_s):
+                await self._bootstrap()
+        except Exception as exc:  # noqa: BLE001  (any failure here means: serve degraded, keep trying)
+            log.warning("database not ready at start-up; serving degraded", extra={"error": str(exc)[:300]})
+            self._tasks.append(asyncio.create_task(self._bootstrap_in_background(), name="learning-bootstrap"))
+        else:
+            self._start_replayer()
+
+    async def _bootstrap(self) -> None:
+        await asyncio.to_thread(run_migrations, self._url, MIGRATIONS, VERSION_TABLE)
+        await self.replayer.drain()  # what an earlier process spooled; marks the database up
+        now = self._runtime.clock.now()
+        half_life_s = self.settings.learning_half_life_days * DAY_S
+        events = await self.ingestor.rebuild(
+            since=now - timedelta(seconds=half_life_s * self.settings.learning_rebuild_half_lives),
+            reask_since=now - timedelta(seconds=self.settings.learning_reask_window_s),
+        )
+        self.bootstrapped.set()
+        log.info("learning ready", extra={"events_replayed": events, "spooled": len(self.spool)})
+
+    async def _bootstrap_in_background(self) -> None:
+        stopping = self._runtime.stopping
+        async for attempt in AsyncRetrying(
+            sleep=self._runtime.clock.sleep,
+            wait=wait_exponential(multiplier=0.5, max=self.settings.learning_replay_backoff_max_s) + wait_random(0, 0.5),
+            retry=retry_if_exception_type(Exception),
+        ):
+            with attempt:
+                if stopping.is_set():
+                    return
+                await self._bootstrap()
+        self._start_replayer()
+
+    def _start_replayer(self) -> None:
+        self._tasks.append(
+            asyncio.create_task(self.replayer.run(self._runtime.stopping), name="learning-spool-replay")
+        )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        self.spool.close()
+        await self.engine.dispose()
+
+
+async def _nothing(_entries: int) -> None:
+    return None
+
+
+def create(runtime: Runtime) -> LearningApp:
+    return LearningApp(runtime)

@@ -1,0 +1,418 @@
+"""The learning service's repository: every SQL statement it runs.
+
+Interactions are inserted with INSERT … ON CONFLICT DO NOTHING on the
+(tenant, interaction_id) key, on PostgreSQL and SQLite alike, so a repeat — from
+a caller's retry or from a spool replay after a crash — is stored once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.learning.records import FeedbackRecord, InteractionRecord, Key
+from services.learning.tables import FeedbackRow, InteractionRow, ProfileRow
+
+# What "the database is unreachable" looks like (as opposed to a bug in a statement).
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    OSError,
+    TimeoutError,
+)
+
+_CHUNK = 500  # rows per INSERT: well under SQLite's and PostgreSQL's parameter limits
+_INTERACTION_COLUMNS = [c for c in InteractionRow.__table__.columns if c.name != "id"]
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when `exc` means the database cannot be reached right now."""
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """An interaction and when the service first accepted it."""
+
+    record: InteractionRecord
+    stored_at: datetime
+
+
+@dataclass
+class InsertResult:
+    inserted: set[Key] = field(default_factory=set)
+    existing: dict[Key, datetime] = field(default_factory=dict)  # key → original stored_at
+
+
+@dataclass(frozen=True)
+class FeedbackWrite:
+    stored_at: datetime
+    duplicate: bool
+    replaced_previous: bool
+
+
+@dataclass(frozen=True)
+class ForgetCounts:
+    interactions: int
+    feedback: int
+    profiles: int
+
+
+@dataclass(frozen=True)
+class RatedInteraction:
+    """Feedback joined to the interaction it is about (for the model and profiles)."""
+
+    feedback: FeedbackRecord
+    stored_at: datetime
+    interaction: InteractionRecord | None
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._dialect = engine.dialect.name
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
+    def _insert(self, table: Any) -> Any:
+        return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
+
+    async def ping(self) -> None:
+        async with self._engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    # --- interactions ------------------------------------------------------------
+
+    async def insert_interactions(self, accepted: Sequence[Accepted]) -> InsertResult:
+        """Inserts the ones not stored yet, in one transaction; reports which were
+        new and the original acceptance time of the others."""
+        result = InsertResult()
+        if not accepted:
+            return result
+        async with self._engine.begin() as conn:
+            await self._insert_interactions(conn, accepted, result)
+        return result
+
+    async def _insert_interactions(
+        self, conn: AsyncConnection, accepted: Sequence[Accepted], result: InsertResult
+    ) -> None:
+        table = InteractionRow.__table__
+        for chunk in _chunks(accepted, _CHUNK):
+            rows = [{**_interaction_values(a.record), "stored_at": a.stored_at} for a in chunk]
+            stmt = (
+                self._insert(table)
+                .values(rows)
+                .on_conflict_do_nothing(index_elements=["tenant", "interaction_id"])
+                .returning(table.c.tenant, table.c.interaction_id)
+            )
+            inserted = {(r.tenant, r.interaction_id) for r in await conn.execute(stmt)}
+            result.inserted |= inserted
+            missing = [a.record.key for a in chunk if a.record.key not in inserted]
+            if missing:
+                result.existing.update(await self._stored_at(conn, missing))
+
+    async def _stored_at(self, conn: AsyncConnection, keys: Sequence[Key]) -> dict[Key, datetime]:
+        found: dict[Key, datetime] = {}
+        by_tenant: dict[str, list[str]] = {}
+        for tenant, iid in keys:
+            by_tenant.setdefault(tenant, []).append(iid)
+        for tenant, ids in by_tenant.items():
+            stmt = select(InteractionRow.interaction_id, InteractionRow.stored_at).where(
+                InteractionRow.tenant == tenant, InteractionRow.interaction_id.in_(ids)
+            )
+            for row in await conn.execute(stmt):
+                found[(tenant, row.interaction_id)] = row.stored_at
+        return found
+
+    async def find_interaction(self, key: Key) -> tuple[InteractionRecord, datetime] | None:
+        stmt = select(InteractionRow).where(
+            InteractionRow.tenant == key[0], InteractionRow.interaction_id == key[1]
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        return (InteractionRecord.from_row(row), row.stored_at) if row else None
+
+    async def count_interactions(self, tenant: str | None = None) -> int:
+        stmt = select(func.count()).select_from(InteractionRow)
+        if tenant is not None:
+            stmt = stmt.where(InteractionRow.tenant == tenant)
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
+    async def stream_interactions_since(
+        self, since: datetime, partition: int = 2000
+    ) -> AsyncIterator[list[tuple[InteractionRecord, datetime]]]:
+        """Interactions that occurred at or after `since`, in acceptance order, in
+        partitions (the model rebuild replays them as they were accepted)."""
+        stmt = (
+            select(InteractionRow)
+            .where(InteractionRow.occurred_at >= since)
+            .order_by(InteractionRow.stored_at, InteractionRow.id)
+        )
+        async with self._engine.connect() as conn:
+            result = await conn.stream(stmt.execution_options(yield_per=partition))
+            async for rows in result.partitions(partition):
+                yield [(InteractionRecord.from_row(r), r.stored_at) for r in rows]
+
+    async def interactions_between(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        tenant: str | None = None,
+        user_id: str | None = None,
+        topic: str | None = None,
+        backend: str | None = None,
+    ) -> list[tuple[InteractionRecord, int]]:
+        """Interactions with start ≤ occurred_at < end matching the filters, oldest
+        first, with their row ids."""
+        stmt = select(InteractionRow).where(
+            InteractionRow.occurred_at >= start, InteractionRow.occurred_at < end
+        )
+        stmt = _filtered(stmt, tenant=tenant, user_id=user_id, topic=topic, backend=backend)
+        stmt = stmt.order_by(InteractionRow.occurred_at, InteractionRow.id)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [(InteractionRecord.from_row(r), r.id) for r in rows]
+
+    async def user_interactions(self, tenant: str, user_id: str) -> list[tuple[InteractionRecord, int]]:
+        stmt = (
+            select(InteractionRow)
+            .where(InteractionRow.tenant == tenant, InteractionRow.user_id == user_id)
+            .order_by(InteractionRow.occurred_at, InteractionRow.id)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [(InteractionRecord.from_row(r), r.id) for r in rows]
+
+    # --- feedback ------------------------------------------------------------------
+
+    async def write_feedback(self, records: Sequence[tuple[FeedbackRecord, datetime]]) -> list[FeedbackWrite]:
+        """Stores feedback in order, in one transaction. A repeat is a duplicate; a
+        new rating under a derived id (same user, same interaction) replaces the
+        previous one; under a caller's id the first write wins."""
+        out: list[FeedbackWrite] = []
+        async with self._engine.begin() as conn:
+            for record, stored_at in records:
+                out.append(await self._write_feedback(conn, record, stored_at))
+        return out
+
+    async def _write_feedback(self, conn: AsyncConnection, record: FeedbackRecord, stored_at: datetime) -> FeedbackWrite:
+        table = FeedbackRow.__table__
+        values = _feedback_values(record)
+        stmt = (
+            self._insert(table)
+            .values(**values, stored_at=stored_at)
+            .on_conflict_do_nothing(index_elements=["tenant", "feedback_id"])
+            .returning(table.c.id)
+        )
+        if (await conn.execute(stmt)).first() is not None:
+            return FeedbackWrite(stored_at, duplicate=False, replaced_previous=False)
+        row = (
+            await conn.execute(
+                select(FeedbackRow).where(
+                    FeedbackRow.tenant == record.tenant, FeedbackRow.feedback_id == record.feedback_id
+                )
+            )
+        ).one()
+        previous = FeedbackRecord.from_row(row)
+        if previous.same_content(record) or record.caller_id or not record.explicit:
+            return FeedbackWrite(row.stored_at, duplicate=True, replaced_previous=False)
+        await conn.execute(update(FeedbackRow).where(FeedbackRow.id == row.id).values(**values, stored_at=stored_at))
+        return FeedbackWrite(stored_at, duplicate=False, replaced_previous=True)
+
+    async def feedback_for(self, keys: Sequence[Key]) -> list[FeedbackRecord]:
+        """Feedback on the given interactions."""
+        found: list[FeedbackRecord] = []
+        by_tenant: dict[str, list[str]] = {}
+        for tenant, iid in keys:
+            by_tenant.setdefault(tenant, []).append(iid)
+        async with self._engine.connect() as conn:
+            for tenant, ids in by_tenant.items():
+                for chunk in _chunks(ids, _CHUNK):
+                    stmt = (
+                        select(FeedbackRow)
+                        .where(FeedbackRow.tenant == tenant, FeedbackRow.interaction_id.in_(chunk))
+                        .order_by(FeedbackRow.stored_at, FeedbackRow.id)
+                    )
+                    found.extend(FeedbackRecord.from_row(r) for r in await conn.execute(stmt))
+        return found
+
+    async def feedback_on_window(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        tenant: str | None = None,
+        topic: str | None = None,
+        backend: str | None = None,
+    ) -> list[FeedbackRecord]:
+        """Feedback on the interactions `interactions_between` returns for the same arguments."""
+        stmt = (
+            select(*FeedbackRow.__table__.columns)
+            .join(
+                InteractionRow,
+                and_(
+                    InteractionRow.tenant == FeedbackRow.tenant,
+                    InteractionRow.interaction_id == FeedbackRow.interaction_id,
+                ),
+            )
+            .where(InteractionRow.occurred_at >= start, InteractionRow.occurred_at < end)
+        )
+        stmt = _filtered(stmt, tenant=tenant, topic=topic, backend=backend)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [FeedbackRecord.from_row(r) for r in rows]
+
+    async def feedback_since(self, since: datetime) -> list[RatedInteraction]:
+        """Feedback given at or after `since` with its interaction (None when the
+        interaction has not arrived), in acceptance order."""
+        stmt = (
+            select(FeedbackRow)
+            .where(FeedbackRow.occurred_at >= since)
+            .order_by(FeedbackRow.stored_at, FeedbackRow.id)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+            feedback = [(FeedbackRecord.from_row(r), r.stored_at) for r in rows]
+            interactions = await self._interactions_by_key(conn, [f.interaction_key for f, _ in feedback])
+        return [RatedInteraction(f, at, interactions.get(f.interaction_key)) for f, at in feedback]
+
+    async def interactions_by_key(self, keys: Sequence[Key]) -> dict[Key, InteractionRecord]:
+        async with self._engine.connect() as conn:
+            return await self._interactions_by_key(conn, keys)
+
+    async def _interactions_by_key(self, conn: AsyncConnection, keys: Sequence[Key]) -> dict[Key, InteractionRecord]:
+        found: dict[Key, InteractionRecord] = {}
+        by_tenant: dict[str, list[str]] = {}
+        for tenant, iid in set(keys):
+            by_tenant.setdefault(tenant, []).append(iid)
+        for tenant, ids in by_tenant.items():
+            for chunk in _chunks(ids, _CHUNK):
+                stmt = select(InteractionRow).where(
+                    InteractionRow.tenant == tenant, InteractionRow.interaction_id.in_(chunk)
+                )
+                for row in await conn.execute(stmt):
+                    found[(tenant, row.interaction_id)] = InteractionRecord.from_row(row)
+        return found
+
+    async def feedback_on_user(self, tenant: str, user_id: str) -> list[tuple[FeedbackRecord, int]]:
+        """Feedback given by the user or on the user's interactions, with row ids."""
+        theirs = select(InteractionRow.interaction_id).where(
+            InteractionRow.tenant == tenant, InteractionRow.user_id == user_id
+        )
+        stmt = (
+            select(FeedbackRow)
+            .where(
+                FeedbackRow.tenant == tenant,
+                or_(FeedbackRow.user_id == user_id, FeedbackRow.interaction_id.in_(theirs)),
+            )
+            .order_by(FeedbackRow.occurred_at, FeedbackRow.id)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [(FeedbackRecord.from_row(r), r.id) for r in rows]
+
+    # --- profiles ------------------------------------------------------------------
+
+    async def user_watermark(self, tenant: str, user_id: str) -> str:
+        """Changes whenever the user's interactions or feedback change."""
+        theirs = select(InteractionRow.interaction_id).where(
+            InteractionRow.tenant == tenant, InteractionRow.user_id == user_id
+        )
+        interactions = select(func.max(InteractionRow.id), func.count()).where(
+            InteractionRow.tenant == tenant, InteractionRow.user_id == user_id
+        )
+        feedback = select(func.max(FeedbackRow.id), func.count()).where(
+            FeedbackRow.tenant == tenant,
+            or_(FeedbackRow.user_id == user_id, FeedbackRow.interaction_id.in_(theirs)),
+        )
+        async with self._engine.connect() as conn:
+            i = (await conn.execute(interactions)).one()
+            f = (await conn.execute(feedback)).one()
+        return f"{i[0] or 0}/{i[1]}:{f[0] or 0}/{f[1]}"
+
+    async def cached_profile(self, tenant: str, user_id: str, time_zone: str) -> ProfileRow | None:
+        stmt = select(ProfileRow).where(
+            ProfileRow.tenant == tenant, ProfileRow.user_id == user_id, ProfileRow.time_zone == time_zone
+        )
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(stmt)).first()
+        if row is None:
+            return None
+        return ProfileRow(
+            tenant=row.tenant, user_id=row.user_id, time_zone=row.time_zone,
+            watermark=row.watermark, computed_at=row.computed_at, payload=row.payload,
+        )
+
+    async def save_profile(self, row: ProfileRow) -> None:
+        values = {
+            "tenant": row.tenant, "user_id": row.user_id, "time_zone": row.time_zone,
+            "watermark": row.watermark, "computed_at": row.computed_at, "payload": row.payload,
+        }
+        stmt = self._insert(ProfileRow.__table__).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["tenant", "user_id", "time_zone"],
+            set_={"watermark": values["watermark"], "computed_at": values["computed_at"], "payload": values["payload"]},
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(stmt)
+
+    # --- privacy -------------------------------------------------------------------
+
+    async def forget_user(self, tenant: str, user_id: str) -> ForgetCounts:
+        """Deletes the user's interactions, the feedback they gave or that is on
+        their interactions, and their stored profiles, in one transaction."""
+        theirs = select(InteractionRow.interaction_id).where(
+            InteractionRow.tenant == tenant, InteractionRow.user_id == user_id
+        )
+        async with self._engine.begin() as conn:
+            feedback = await conn.execute(
+                delete(FeedbackRow).where(
+                    FeedbackRow.tenant == tenant,
+                    or_(FeedbackRow.user_id == user_id, FeedbackRow.interaction_id.in_(theirs)),
+                )
+            )
+            interactions = await conn.execute(
+                delete(InteractionRow).where(InteractionRow.tenant == tenant, InteractionRow.user_id == user_id)
+            )
+            profiles = await conn.execute(
+                delete(ProfileRow).where(ProfileRow.tenant == tenant, ProfileRow.user_id == user_id)
+            )
+        return ForgetCounts(interactions.rowcount, feedback.rowcount, profiles.rowcount)
+
+
+def _filtered(stmt: Select[Any], **filters: str | None) -> Select[Any]:
+    for name, value in filters.items():
+        if value is not None:
+            stmt = stmt.where(getattr(InteractionRow, name) == value)
+    return stmt
+
+
+def _interaction_values(record: InteractionRecord) -> dict[str, Any]:
+    values = record.to_json()
+    values["occurred_at"] = record.occurred_at
+    return values
+
+
+def _feedback_values(record: FeedbackRecord) -> dict[str, Any]:
+    values = record.to_json()
+    values.pop("caller_id")
+    values["occurred_at"] = record.occurred_at
+    return values
