@@ -1,7 +1,8 @@
 """`switchboard up`: every service as its own process on localhost, watched.
 
 Starts the six, waits until each reports SERVING (grpc.health.v1; the gateway's
-/healthz), prints one table, then restarts any process that exits unexpectedly
+/healthz), prints one table and the router's backends (the mock labelled as such),
+then restarts any process that exits unexpectedly
 (exponential back-off, a restart budget) until SIGINT/SIGTERM, when it stops all
 of them gracefully and leaves no process behind. It also restarts a process the
 monitor reports NOT_SERVING or unreachable for too long (a SIGSTOPped one too)
@@ -25,6 +26,7 @@ from typing import Any
 import grpc
 
 from switchboard.clients.mesh_status import service_status
+from switchboard.clients.router_backends import router_backends_line
 from switchboard.healing import HealingConfig, HealthFeed, Verdict, monitor_channel, report_restart
 from switchboard.mesh import SERVICES, ServiceEntry
 from switchboard.monitor.v1 import monitor_pb2
@@ -296,6 +298,7 @@ async def run_up(settings: MeshSettings, out: Callable[[str], None] = _say) -> i
         out(sup.table())
         return 1
     out(sup.table())
+    out(await router_backends_line(settings))  # says plainly when the answers come from the mock
     out(f"switchboard is up; logs in {sup.log_dir}. Ctrl-C stops everything.")
     await stop.wait()
     log.info("stopping all services")

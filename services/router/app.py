@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -99,7 +100,11 @@ class RouterApp:
             ttl_s=s.router_cache_ttl_s,
         )
         self.health = BackendHealthView(
-            channels.channel("monitor"), self.clock, retry_s=s.router_monitor_retry_s, stopping=runtime.stopping
+            channels.channel("monitor"),
+            self.clock,
+            retry_s=s.router_monitor_retry_s,
+            stopping=runtime.stopping,
+            heartbeat_s=s.router_monitor_heartbeat_s,
         )
         self.outcomes = OutcomeQueue(
             self.learning,
@@ -164,8 +169,12 @@ class RouterApp:
 
     async def stop(self) -> None:
         await self.health.stop()
-        await self.outcomes.stop(self.settings.router_outcome_flush_timeout_s)
-        await self.cache.drain()
+        # Queued outcomes and background cache stores go out side by side, each
+        # bounded, so the two waits do not add up against the shutdown grace.
+        await asyncio.gather(
+            self.outcomes.stop(self.settings.router_outcome_flush_timeout_s),
+            self.cache.drain(),
+        )
         if self.chain is not None:
             for lane in self.chain.lanes:
                 await lane.backend.aclose()

@@ -28,6 +28,8 @@ from switchboard.runtime.telemetry import capture_context, start_linked_span
 
 log = logging.getLogger("switchboard.router.outcomes")
 
+FLUSH_RETRY_S = 0.1  # pause between tries of the last flush (real time: the process is ending)
+
 
 class Outcome(enum.Enum):
     """How one attempt ended, in learning's vocabulary."""
@@ -73,9 +75,11 @@ class OutcomeRecord:
 
 
 class OutcomeSink(Protocol):
-    async def send(self, batch: Sequence[OutcomeRecord]) -> None:
+    async def send(self, batch: Sequence[OutcomeRecord], *, patient: bool = False) -> None:
         """Delivers `batch`. Raises `RejectedBatch` when resending cannot help,
-        any other exception when it may (the batch is then retried)."""
+        any other exception when it may (the batch is then retried). `patient`:
+        wait for an unreachable receiver (the caller bounds the wait) rather
+        than fail at once; used by the last flush at shutdown."""
         ...
 
 
@@ -158,11 +162,13 @@ class OutcomeQueue:
             self._task = None
         self._requeue_inflight()
         if self._queue and flush_timeout_s > 0:
+            # Learning may be just coming back: keep trying, patiently, until
+            # the budget is spent; what is left then is counted below.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(flush_timeout_s):
                     while self._queue:
-                        if not await self._send_one_batch():
-                            break
+                        if not await self._send_one_batch(patient=True):
+                            await asyncio.sleep(FLUSH_RETRY_S)
         if self._queue:
             log.warning(
                 "outcomes not delivered to learning at shutdown",
@@ -193,23 +199,27 @@ class OutcomeQueue:
             self._inflight = []
             self._trim()
 
-    async def _send_one_batch(self) -> bool:
+    async def _send_one_batch(self, *, patient: bool = False) -> bool:
         """Sends the oldest batch; True when it left the queue (sent or rejected)."""
         self._inflight = [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
         try:
             with start_linked_span("router.send_outcomes", [r.trace_context for r in self._inflight],
                                    attributes={"switchboard.outcomes": len(self._inflight)}):
-                await self._sink.send(self._inflight)
+                await self._sink.send(self._inflight, patient=patient)
         except RejectedBatch as exc:
             self._rejected += len(self._inflight)
             log.error("learning refused outcomes", extra={"count": len(self._inflight), "error": str(exc)})
         except asyncio.CancelledError:
             self._requeue_inflight()
             raise
-        except Exception as exc:  # noqa: BLE001  (any transport failure: keep and retry)
+        except Exception as exc:  # noqa: BLE001  (keep and retry: losing outcomes is worse)
             self._failures += 1
             self._requeue_inflight()
-            if not self._down_since_warned:
+            if not isinstance(exc, OSError):  # ConnectionError and TimeoutError are OSErrors
+                # Not a transport failure: a bug, shown with its traceback, not
+                # hidden behind "learning unreachable".
+                log.exception("sending outcomes failed unexpectedly", extra={"pending": len(self._queue)})
+            elif not self._down_since_warned:
                 self._down_since_warned = True
                 log.warning(
                     "learning unreachable: outcomes wait in the queue",

@@ -16,13 +16,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
 
 import grpc
-from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf import timestamp_pb2
 
 from services.router.chain import CachedAnswer, CacheLookup, Health, Recommendation
 from services.router.outcomes import Outcome, OutcomeRecord, RejectedBatch
+from services.router.service import proto_duration
 from switchboard.runtime.tenant import tenant_metadata
 from switchboard.cache.v1 import cache_pb2, cache_pb2_grpc
 from switchboard.learning.v1 import learning_pb2, learning_pb2_grpc
@@ -30,13 +30,6 @@ from switchboard.monitor.v1 import monitor_pb2, monitor_pb2_grpc
 from switchboard.runtime.clock import Clock
 
 log = logging.getLogger("switchboard.router.peers")
-
-
-
-def _duration(seconds: float) -> duration_pb2.Duration:
-    d = duration_pb2.Duration()
-    d.FromTimedelta(timedelta(seconds=max(0.0, seconds)))
-    return d
 
 
 def _metadata(tenant: str) -> tuple[tuple[str, str], ...] | None:
@@ -76,7 +69,7 @@ def interaction_of(record: OutcomeRecord) -> learning_pb2.Interaction:
         outcome=_OUTCOMES[record.outcome],
         error_detail=record.error_detail[:500],
         attempt=record.attempt,
-        total_time=_duration(record.total_time_s),
+        total_time=proto_duration(record.total_time_s),
         prompt_tokens=record.prompt_tokens,
         completion_tokens=record.completion_tokens,
         cost_usd=record.cost_usd,
@@ -87,7 +80,7 @@ def interaction_of(record: OutcomeRecord) -> learning_pb2.Interaction:
         prompt_fingerprint=record.prompt_fingerprint,
     )
     if record.time_to_first_token_s is not None:
-        message.time_to_first_token.CopyFrom(_duration(record.time_to_first_token_s))
+        message.time_to_first_token.CopyFrom(proto_duration(record.time_to_first_token_s))
     return message
 
 
@@ -112,13 +105,16 @@ class LearningClient:
         ranked = sorted(response.ranked, key=lambda r: r.rank)
         return Recommendation([r.backend for r in ranked])
 
-    async def send(self, batch: Sequence[OutcomeRecord]) -> None:
-        """The OutcomeSink: raises on a transport failure (the queue retries)."""
+    async def send(self, batch: Sequence[OutcomeRecord], *, patient: bool = False) -> None:
+        """The OutcomeSink: raises on a transport failure (the queue retries).
+        `patient` waits for the channel to (re)connect, within the send timeout."""
         interactions = [interaction_of(r) for r in batch]  # each carries its tenant
         if self._batch_supported:
             try:
                 response = await self._stub.RecordInteractions(
-                    learning_pb2.RecordInteractionsRequest(interactions=interactions), timeout=self._send_timeout_s
+                    learning_pb2.RecordInteractionsRequest(interactions=interactions),
+                    timeout=self._send_timeout_s,
+                    wait_for_ready=patient,
                 )
             except grpc.aio.AioRpcError as exc:
                 if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
@@ -138,7 +134,9 @@ class LearningClient:
         for record, interaction in zip(batch, interactions, strict=True):
             try:
                 await self._stub.RecordInteraction(
-                    learning_pb2.RecordInteractionRequest(interaction=interaction), timeout=self._send_timeout_s
+                    learning_pb2.RecordInteractionRequest(interaction=interaction),
+                    timeout=self._send_timeout_s,
+                    wait_for_ready=patient,
                 )
             except grpc.aio.AioRpcError as exc:
                 if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
@@ -208,14 +206,14 @@ class CacheClient:
             metadata=cache_pb2.EntryMetadata(
                 backend=backend,
                 model=model,
-                original_latency=_duration(latency_s),
+                original_latency=proto_duration(latency_s),
                 cost_usd=cost_usd,
                 prompt_tokens=prompt_tokens,
                 completion_tokens=completion_tokens,
             ),
         )
         if self._ttl_s > 0:
-            request.ttl.CopyFrom(_duration(self._ttl_s))
+            request.ttl.CopyFrom(proto_duration(self._ttl_s))
         task = asyncio.create_task(self._store(request, tenant))
         self._stores.add(task)
         task.add_done_callback(self._stores.discard)
@@ -250,10 +248,21 @@ class BackendHealthView:
     """What the monitor last said about each backend. Without a live, fresh view
     every backend is UNKNOWN, which the chain treats like HEALTHY."""
 
-    def __init__(self, channel: grpc.aio.Channel, clock: Clock, *, retry_s: float, stopping: asyncio.Event) -> None:
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        clock: Clock,
+        *,
+        retry_s: float,
+        stopping: asyncio.Event,
+        heartbeat_s: float = 0.0,
+    ) -> None:
         self._stub = monitor_pb2_grpc.MonitorServiceStub(channel)
         self._clock = clock
         self._retry_s = retry_s
+        # Asking for heartbeats makes the monitor set stale_after, so a monitor
+        # that goes silent with the stream still open stops steering routing.
+        self._heartbeat_s = heartbeat_s
         self._stopping = stopping
         self._view: dict[str, Health] = {}
         self._expires_at: float | None = None
@@ -280,7 +289,10 @@ class BackendHealthView:
         while not self._stopping.is_set():
             pause = self._retry_s
             try:
-                call = self._stub.WatchBackendHealth(monitor_pb2.WatchBackendHealthRequest())
+                request = monitor_pb2.WatchBackendHealthRequest()
+                if self._heartbeat_s > 0:
+                    request.heartbeat_interval.CopyFrom(proto_duration(self._heartbeat_s))
+                call = self._stub.WatchBackendHealth(request)
                 async for message in call:
                     self._absorb(message)
                 self.last_problem = "monitor ended the health stream"

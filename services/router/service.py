@@ -83,7 +83,8 @@ _HEALTH = {
 }
 
 
-def _dur(seconds: float) -> duration_pb2.Duration:
+def proto_duration(seconds: float) -> duration_pb2.Duration:
+    """A non-negative google.protobuf.Duration (also used by the peer clients)."""
     d = duration_pb2.Duration()
     d.FromTimedelta(timedelta(seconds=max(0.0, seconds)))
     return d
@@ -95,11 +96,11 @@ def _attempt(report: AttemptReport) -> router_pb2.Attempt:
         model=report.model,
         outcome=_OUTCOME[report.outcome],
         detail=report.detail,
-        duration=_dur(report.duration_s),
+        duration=proto_duration(report.duration_s),
         completion_tokens=report.completion_tokens,
     )
     if report.time_to_first_token_s is not None:
-        message.time_to_first_token.CopyFrom(_dur(report.time_to_first_token_s))
+        message.time_to_first_token.CopyFrom(proto_duration(report.time_to_first_token_s))
     return message
 
 
@@ -121,9 +122,9 @@ def _done(event: Done) -> router_pb2.DoneEvent:
             completion_tokens=event.usage.completion_tokens,
             estimated=event.usage.estimated,
         ),
-        total_time=_dur(event.total_time_s),
-        upstream_time=_dur(event.upstream_time_s),
-        overhead=_dur(event.overhead_s),
+        total_time=proto_duration(event.total_time_s),
+        upstream_time=proto_duration(event.upstream_time_s),
+        overhead=proto_duration(event.overhead_s),
         attempts=[_attempt(a) for a in event.attempts],
         backend=event.backend,
         interaction_id=event.interaction_id,
@@ -132,7 +133,7 @@ def _done(event: Done) -> router_pb2.DoneEvent:
         cost_usd=event.cost_usd,
     )
     if event.time_to_first_token_s is not None:
-        message.time_to_first_token.CopyFrom(_dur(event.time_to_first_token_s))
+        message.time_to_first_token.CopyFrom(proto_duration(event.time_to_first_token_s))
     return message
 
 
@@ -171,7 +172,7 @@ def event_to_proto(event: Event) -> router_pb2.GenerateResponse:
 def _percentiles(p: Percentiles | None) -> router_pb2.LatencyPercentiles | None:
     if p is None:
         return None
-    return router_pb2.LatencyPercentiles(p50=_dur(p.p50), p95=_dur(p.p95), p99=_dur(p.p99))
+    return router_pb2.LatencyPercentiles(p50=proto_duration(p.p50), p95=proto_duration(p.p95), p99=proto_duration(p.p99))
 
 
 class RouterServiceServicer(router_pb2_grpc.RouterServiceServicer):

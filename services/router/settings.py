@@ -68,6 +68,11 @@ class RouterSettings(MeshSettings):
     router_monitor_retry_s: float = Field(
         default=5.0, gt=0, le=3600, description="Pause before resubscribing to the monitor's backend health."
     )
+    router_monitor_heartbeat_s: float = Field(
+        default=5.0, ge=0, le=3600,
+        description="Heartbeat asked of the monitor's backend-health stream; its view is ignored after two "
+                    "missed ones. 0 = no heartbeats (the view then holds while the stream is open).",
+    )
     # Outcomes to learning.
     router_outcome_queue_size: int = Field(
         default=10_000, ge=1, le=10_000_000, description="Outcomes kept while learning is down; oldest dropped beyond."

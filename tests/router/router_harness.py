@@ -14,8 +14,11 @@ from typing import Any
 import grpc
 
 from services.router.settings import RouterSettings
+from switchboard.learning.v1 import learning_pb2 as L
+from switchboard.learning.v1 import learning_pb2_grpc
 from switchboard.router.v1 import router_pb2, router_pb2_grpc
 from switchboard.runtime.clock import Clock
+from switchboard.runtime.server import GrpcApp
 from switchboard.runtime.settings import MeshSettings
 from switchboard.testing.fake_backend import FakeBackend
 
@@ -98,7 +101,8 @@ async def start_router(
         cache_address=cache,
         monitor_address=monitor,
         router_probe_ollama=False,
-        router_outcome_flush_timeout_s=0.5,
+        # No shutdown flush unless a test asks: with learning down it would wait out its budget.
+        router_outcome_flush_timeout_s=0,
     )
     base.update(overrides)
     settings = RouterSettings(**base)
@@ -163,3 +167,50 @@ async def eventually(check: Callable[[], bool], timeout: float = 10.0, what: str
         if loop.time() > end:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+class MemoryLearning(learning_pb2_grpc.LearningServiceServicer):
+    """Enough of LearningService for the router: idempotent records and a fixed ranking."""
+
+    def __init__(self, order: list[str] | None = None, delay_s: float = 0.0) -> None:
+        self.interactions: dict[str, L.Interaction] = {}
+        self.duplicates = 0
+        self.order = order
+        self.delay_s = delay_s
+        self.recommend_requests: list[L.RecommendRequest] = []
+
+    def _record(self, interaction: L.Interaction) -> L.InteractionAck:
+        duplicate = interaction.interaction_id in self.interactions
+        if duplicate:
+            self.duplicates += 1
+        else:
+            self.interactions[interaction.interaction_id] = interaction
+        return L.InteractionAck(interaction_id=interaction.interaction_id, duplicate=duplicate,
+                                durability=L.DURABILITY_STORED)
+
+    async def RecordInteractions(self, request, context):  # noqa: N802
+        acks = [self._record(i) for i in request.interactions]
+        return L.RecordInteractionsResponse(acks=acks, counts=L.IngestCounts(received=len(acks)))
+
+    async def RecordInteraction(self, request, context):  # noqa: N802
+        return L.RecordInteractionResponse(ack=self._record(request.interaction))
+
+    async def Recommend(self, request, context):  # noqa: N802
+        self.recommend_requests.append(request)
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        names = list(request.candidate_backends)
+        order = [n for n in (self.order or names) if n in names]
+        order += [n for n in names if n not in order]
+        return L.RecommendResponse(
+            ranked=[L.BackendRecommendation(backend=n, rank=i + 1) for i, n in enumerate(order)],
+            topic=request.topic or "general",
+        )
+
+
+async def serve_learning(serve, servicer: MemoryLearning):
+    app = GrpcApp(
+        service_names=[L.DESCRIPTOR.services_by_name["LearningService"].full_name],
+        servicers=[(learning_pb2_grpc.add_LearningServiceServicer_to_server, servicer)],
+    )
+    return await serve("learning", app=app)

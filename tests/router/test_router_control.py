@@ -194,7 +194,7 @@ async def test_deadline_bounds_the_attempts_with_an_error_event(serve, mesh_sett
     a.set_fault("stall:0")
     router = await start_router(serve, mesh_settings, tmp_path, [
         fake_table("alpha", a, priority=1, first_token_s=30.0), fake_table("beta", b, priority=2),
-    ])
+    ], router_deadline_margin_s=0.25)  # room for the error event on a loaded machine
     loop = asyncio.get_running_loop()
     began = loop.time()
     out = await generate(router.stub, prompt="hi", timeout=0.6)
@@ -209,10 +209,35 @@ async def test_deadline_bounds_the_attempts_with_an_error_event(serve, mesh_sett
     assert info.window_calls == 0  # the caller's deadline is not the backend's failure
 
 
+async def test_deadline_bounds_the_sum_of_attempts_not_each_one(serve, mesh_settings, tmp_path, fakes) -> None:
+    # alpha fails on its own first-token timeout (0.4 s); beta would wait 30 s
+    # for its first token, but only the caller's remaining time is given to it.
+    a, b = fakes
+    a.set_fault("stall:0")
+    b.set_fault("stall:0")
+    router = await start_router(serve, mesh_settings, tmp_path, [
+        fake_table("alpha", a, priority=1, first_token_s=0.4), fake_table("beta", b, priority=2, first_token_s=30.0),
+    ], router_deadline_margin_s=0.3)  # room for the error event on a loaded machine
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    out = await generate(router.stub, prompt="hi", timeout=1.2)
+    assert loop.time() - began < 5
+    assert out.code == grpc.StatusCode.DEADLINE_EXCEEDED and out.kinds == ["error"]
+    assert [(x.backend, x.outcome) for x in out.error.attempts] == [
+        ("alpha", R.ATTEMPT_OUTCOME_TIMEOUT), ("beta", R.ATTEMPT_OUTCOME_TIMEOUT)]
+    assert "first token" in out.error.attempts[0].detail
+    assert "caller's deadline" in out.error.attempts[1].detail
+    assert (await b.requests[-1].wait_ended(5)).disconnected
+    # alpha's own timeout is its failure; the caller's deadline is not beta's.
+    assert (await backend_info(router, "alpha")).window_calls == 1
+    assert (await backend_info(router, "beta")).window_calls == 0
+
+
 async def test_deadline_after_tokens_reports_what_was_sent(serve, mesh_settings, tmp_path) -> None:
     async with FakeBackend(tokens=40, token_delay_s=0.1) as slow:
-        router = await start_router(serve, mesh_settings, tmp_path, [fake_table("alpha", slow)])
-        out = await generate(router.stub, prompt="hi", timeout=0.7)
+        router = await start_router(serve, mesh_settings, tmp_path, [fake_table("alpha", slow)],
+                                    router_deadline_margin_s=0.25)
+        out = await generate(router.stub, prompt="hi", timeout=0.8)
         assert out.code == grpc.StatusCode.DEADLINE_EXCEEDED
         assert out.kinds[0] == "start" and out.kinds[-1] == "error"
         assert out.error.chars_sent == len(out.text) > 0

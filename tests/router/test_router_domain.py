@@ -170,7 +170,7 @@ class Receiver:
         self.batches: list[list[str]] = []
         self.calls = 0
 
-    async def send(self, batch: Sequence[OutcomeRecord]) -> None:
+    async def send(self, batch: Sequence[OutcomeRecord], *, patient: bool = False) -> None:
         self.calls += 1
         await asyncio.sleep(0)
         if self.reject:

@@ -1,7 +1,7 @@
 """The router with its peers, all real gRPC servers: learning (a small
-in-memory LearningService served here, since the real one is another issue),
-the cache service, and the monitor (an in-test WatchBackendHealth server, and
-the real skeleton answering UNIMPLEMENTED)."""
+in-memory LearningService, router_harness.MemoryLearning), the cache service,
+and monitors with a fixed view or answering UNIMPLEMENTED (the real monitor is
+in test_router_real_monitor.py)."""
 
 from __future__ import annotations
 
@@ -12,67 +12,19 @@ import grpc
 import pytest
 from google.protobuf import duration_pb2
 
-from router_harness import eventually, fake_table, generate, start_router
+from router_harness import MemoryLearning, eventually, fake_table, generate, serve_learning, start_router
 from switchboard.cache_key import CacheKeyInput, cache_key
 from switchboard.cache.v1 import cache_pb2, cache_pb2_grpc
 from switchboard.learning.v1 import learning_pb2 as L
-from switchboard.learning.v1 import learning_pb2_grpc
 from switchboard.monitor.v1 import monitor_pb2 as M
 from switchboard.monitor.v1 import monitor_pb2_grpc
 from switchboard.router.v1 import router_pb2
 from switchboard.runtime.clock import ManualClock
 from switchboard.runtime.server import GrpcApp
 from switchboard.testing.fake_backend import FakeBackend
-from switchboard.testing.tcp_proxy import TcpProxy
+from switchboard.testing.tcp_proxy import TcpProxy, Toxic
 
 R = router_pb2
-
-
-class MemoryLearning(learning_pb2_grpc.LearningServiceServicer):
-    """Enough of LearningService for the router: idempotent records and a fixed ranking."""
-
-    def __init__(self, order: list[str] | None = None, delay_s: float = 0.0) -> None:
-        self.interactions: dict[str, L.Interaction] = {}
-        self.duplicates = 0
-        self.order = order
-        self.delay_s = delay_s
-        self.recommend_requests: list[L.RecommendRequest] = []
-
-    def _record(self, interaction: L.Interaction) -> L.InteractionAck:
-        duplicate = interaction.interaction_id in self.interactions
-        if duplicate:
-            self.duplicates += 1
-        else:
-            self.interactions[interaction.interaction_id] = interaction
-        return L.InteractionAck(interaction_id=interaction.interaction_id, duplicate=duplicate,
-                                durability=L.DURABILITY_STORED)
-
-    async def RecordInteractions(self, request, context):  # noqa: N802
-        acks = [self._record(i) for i in request.interactions]
-        return L.RecordInteractionsResponse(acks=acks, counts=L.IngestCounts(received=len(acks)))
-
-    async def RecordInteraction(self, request, context):  # noqa: N802
-        return L.RecordInteractionResponse(ack=self._record(request.interaction))
-
-    async def Recommend(self, request, context):  # noqa: N802
-        self.recommend_requests.append(request)
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
-        names = list(request.candidate_backends)
-        order = [n for n in (self.order or names) if n in names]
-        order += [n for n in names if n not in order]
-        return L.RecommendResponse(
-            ranked=[L.BackendRecommendation(backend=n, rank=i + 1) for i, n in enumerate(order)],
-            topic=request.topic or "general",
-        )
-
-
-async def serve_learning(serve, servicer: MemoryLearning):
-    app = GrpcApp(
-        service_names=[L.DESCRIPTOR.services_by_name["LearningService"].full_name],
-        servicers=[(learning_pb2_grpc.add_LearningServiceServicer_to_server, servicer)],
-    )
-    return await serve("learning", app=app)
 
 
 @pytest.fixture
@@ -221,6 +173,32 @@ async def test_cache_down_carries_on_uncached_and_says_so(serve, mesh_settings, 
     out = await generate(router.stub, prompt="Capital of France?", temperature=0.0)
     assert out.code == grpc.StatusCode.OK and out.start.backend == "alpha" and not out.start.cache_hit
     assert out.start.degraded and "cache" in out.start.degraded_reason
+
+
+async def test_slow_cache_is_not_waited_for(serve, mesh_settings, tmp_path, fakes) -> None:
+    a, b = fakes
+    cache = await serve("cache")
+    async with TcpProxy("127.0.0.1", cache.port) as proxy:
+        router = await start_router(serve, mesh_settings, tmp_path, two(a, b), cache=proxy.address,
+                                    router_cache_lookup_deadline_s=0.05)
+        warm = await generate(router.stub, prompt="Capital of Spain?", temperature=0.0)  # connects, stores
+        await router.app.cache.drain()
+        assert not warm.start.cache_hit
+        proxy.add_toxic(Toxic.latency(1.0))  # every answer from the cache now comes a second late
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        out = await generate(router.stub, prompt="Capital of Spain?", temperature=0.0)
+        assert loop.time() - began < 0.9  # did not wait for the (cached!) answer
+        assert out.code == grpc.StatusCode.OK and not out.start.cache_hit and out.start.backend == "alpha"
+        assert out.start.degraded and "cache: no answer within 50 ms; uncached" in out.start.degraded_reason
+        assert len(a.requests) == 2
+        proxy.clear_toxics()  # the answer was there all along (once the delayed bytes have passed)
+        for _ in range(50):
+            again = await generate(router.stub, prompt="Capital of Spain?", temperature=0.0)
+            if again.start.cache_hit:
+                break
+            await asyncio.sleep(0.1)
+        assert again.start.cache_hit
 
 
 async def test_offline_answer_from_cache_when_every_backend_is_out(serve, mesh_settings, tmp_path, fakes) -> None:
