@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 from tenacity import AsyncRetrying, RetryError, stop_after_attempt, wait_exponential
@@ -45,6 +45,9 @@ from services.health.model import (
     Transition,
 )
 from switchboard.runtime.clock import Clock
+
+if TYPE_CHECKING:  # the instruments module pulls in gRPC; the domain only calls two methods
+    from switchboard.runtime.metrics import MeshMetrics
 
 log = logging.getLogger("switchboard.monitor.alerts")
 
@@ -221,8 +224,10 @@ class AlertManager:
         policy: AlertPolicy,
         *,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        metrics: MeshMetrics | None = None,
     ) -> None:
         self._sinks = list(sinks)
+        self._metrics = metrics  # counts every alert raised (not the folded duplicates)
         self._writer = writer
         self._clock = clock
         self._policy = policy
@@ -369,6 +374,8 @@ class AlertManager:
         self._open[key] = alert
         self._by_id[alert.id] = alert
         self._writer.insert_alert(alert)
+        if self._metrics is not None:
+            self._metrics.alert(severity=severity.name.lower(), kind=kind.name.lower())
         for sink, delivery in zip(self._sinks, alert.deliveries, strict=True):
             task = asyncio.get_running_loop().create_task(self._deliver(alert, sink, delivery))
             self._deliveries.add(task)

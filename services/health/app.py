@@ -106,7 +106,7 @@ class MonitorApp:
             startup_grace_s=s.monitor_startup_grace_s,
             delivery_attempts=s.monitor_delivery_attempts,
             delivery_backoff_s=s.monitor_delivery_backoff_s,
-        ))
+        ), metrics=runtime.metrics)
         self.monitor = Monitor(self.clock, self.board, self.alerts, self.store, Timing(
             check_interval_s=s.monitor_check_interval_s,
             probe_interval_s=s.monitor_probe_interval_s,
@@ -114,7 +114,7 @@ class MonitorApp:
             history_flush_s=s.monitor_history_flush_s,
             history_retention_s=s.monitor_history_retention_s,
             prune_interval_s=s.monitor_prune_interval_s,
-        ))
+        ), metrics=runtime.metrics)
         self.servicer = MonitorServiceServicer(
             self.monitor, runtime.stopping,
             backend_stale_after_s=2 * s.monitor_probe_interval_s + s.monitor_backend_timeout_s,

@@ -287,6 +287,10 @@ class HistoryStore:
 
     async def _read(self) -> AsyncConnection:
         await self.flush()
+        # flush() migrates only when something is queued: a read right after
+        # start-up must not meet a schema that is not there yet.
+        if not await self.migrate():
+            raise StoreUnavailable(f"history database unavailable: {self.last_error}")
         try:
             return await self._engine.connect()
         except (SQLAlchemyError, OSError) as exc:

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from services.health.alerts import AlertManager, copy_alert
 from services.health.history import HistoryStore, StoreUnavailable
@@ -26,8 +27,11 @@ from services.health.model import (
     TargetView,
     Transition,
 )
-from services.health.targets import Board
+from services.health.targets import Board, up_share
 from switchboard.runtime.clock import Clock
+
+if TYPE_CHECKING:  # the instruments module pulls in gRPC; the domain only calls two methods
+    from switchboard.runtime.metrics import MeshMetrics
 
 log = logging.getLogger("switchboard.monitor")
 
@@ -108,8 +112,10 @@ class Monitor:
         alerts: AlertManager,
         store: HistoryStore,
         timing: Timing,
+        metrics: MeshMetrics | None = None,
     ) -> None:
         self.clock = clock
+        self._metrics = metrics  # restarts reported by the supervisor
         self.board = board
         self.alerts = alerts
         self.store = store
@@ -180,6 +186,8 @@ class Monitor:
     def report_restart(self, report: RestartReport) -> Alert:
         if not report.budget_exhausted:
             self.restarts[report.service] = self.restarts.get(report.service, 0) + 1
+            if self._metrics is not None:
+                self._metrics.restart(service=report.service)
         at = report.restarted_at or self.clock.now()
         self.store.record_event(at, f"service:{report.service}", "restart_budget_exhausted" if report.budget_exhausted else "restart", {
             "pid": report.pid, "previous_pid": report.previous_pid, "reason": report.reason.name,
@@ -318,15 +326,4 @@ def uptime_from_samples(samples: Sequence[HistorySample], before: HistorySample 
     holds until the next one (the sample before the window covers its start).
     Time with no known status does not count either way."""
     points = ([(since, before.status)] if before is not None else []) + [(s.at, s.status) for s in samples]
-    up = known = 0.0
-    for i, (at, status) in enumerate(points):
-        end = points[i + 1][0] if i + 1 < len(points) else now
-        length = (min(end, now) - max(at, since)).total_seconds()
-        if length <= 0 or status in (Status.UNSPECIFIED, Status.NOT_AVAILABLE):
-            continue
-        known += length
-        if status.is_up:
-            up += length
-    if known == 0:
-        return 1.0 if points and points[-1][1].is_up else 0.0
-    return up / known
+    return up_share([(at.timestamp(), status) for at, status in points], since.timestamp(), now.timestamp())

@@ -4,7 +4,9 @@ Two signals, combined:
 - a `Watch` stream per service name ("" is the whole server, plus the service's
   own full name): a status change arrives at once, and a broken stream (the
   process died, the connection reset) is reported UNREACHABLE at once; the
-  stream is re-opened with exponential back-off;
+  stream is re-opened with exponential back-off, which starts over (and
+  re-opens at once) on any successful contact, so a restarted service is
+  watched again within one check interval;
 - a `Check` every interval with a deadline: a stopped process (SIGSTOP) keeps
   its connection open and its Watch stream silent, so only an unanswered Check
   reveals it. Checks also measure the probe latency.
@@ -44,16 +46,21 @@ _SERVING = {
 }
 
 
-def watch_channel_options(base: Sequence[tuple[str, Any]], backoff_initial_s: float, backoff_max_s: float) -> list[tuple[str, Any]]:
+def watch_channel_options(
+    base: Sequence[tuple[str, Any]], backoff_initial_s: float, backoff_max_s: float, check_interval_s: float | None = None
+) -> list[tuple[str, Any]]:
     """The mesh's channel options, with gRPC's own reconnect back-off matched to
     ours: its default (1 s growing to 120 s) would keep a restarted service
-    looking dead long after it came back."""
+    looking dead long after it came back. While the channel waits out that
+    back-off every Check fails at once, so it never exceeds the check
+    interval: a service that is back is seen by the next Check or the one after."""
     initial_ms = max(1, int(backoff_initial_s * 1000))
+    longest_s = backoff_max_s if check_interval_s is None else min(backoff_max_s, check_interval_s)
     return [
         *base,
         ("grpc.initial_reconnect_backoff_ms", initial_ms),
         ("grpc.min_reconnect_backoff_ms", initial_ms),
-        ("grpc.max_reconnect_backoff_ms", max(initial_ms, int(backoff_max_s * 1000))),
+        ("grpc.max_reconnect_backoff_ms", max(initial_ms, int(longest_s * 1000))),
     ]
 
 
@@ -107,11 +114,16 @@ class ServiceWatcher:
         self._timeout = check_timeout_s
         self._backoff_initial = backoff_initial_s
         self._backoff_max = backoff_max_s
-        self._options = watch_channel_options(channel_options, backoff_initial_s, backoff_max_s)
+        self._options = watch_channel_options(channel_options, backoff_initial_s, backoff_max_s, check_interval_s)
         self._settings = settings  # TLS, when configured
         self._serving: dict[str, Serving] = {"": Serving.UNSPECIFIED, grpc_service: Serving.UNSPECIFIED}
         self._reachable: bool | None = None
         self._last_watch_at = float("-inf")  # monotonic time of the latest Watch message
+        # Every answer from the server (a Check reply, a Watch message) counts a
+        # contact and wakes the Watch loops waiting out a back-off: they re-open
+        # at once and their back-off starts over.
+        self._contacts = 0
+        self._contact = asyncio.Event()
         self.reconnects = 0  # Watch streams re-opened after a break (for tests and logs)
 
     async def run(self, stopping: asyncio.Event) -> None:
@@ -155,11 +167,35 @@ class ServiceWatcher:
                 self._on_broken(name, exc)
             finally:
                 call.cancel()
-            await self._clock.sleep(backoff)
-            backoff = min(backoff * 2, self._backoff_max)
+            # Only an answer after the break cuts the pause short (messages of
+            # the stream that just ended already reset the back-off above).
+            if await self._contact_within(backoff):
+                backoff = self._backoff_initial  # the server answers again: re-open now
+            else:
+                backoff = min(backoff * 2, self._backoff_max)
+
+    def _contacted(self) -> None:
+        self._contacts += 1
+        self._contact.set()
+        self._contact = asyncio.Event()
+
+    async def _contact_within(self, seconds: float) -> bool:
+        """Waits out a back-off on the injected clock; True as soon as the server
+        answers something meanwhile (the wait is then cut short)."""
+        contacts_before = self._contacts
+        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
+        contact = asyncio.ensure_future(self._contact.wait())
+        try:
+            await asyncio.wait({sleeper, contact}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (sleeper, contact):
+                waiter.cancel()
+            await asyncio.gather(sleeper, contact, return_exceptions=True)
+        return self._contacts > contacts_before
 
     def _on_watch(self, name: str, serving: Serving) -> None:
         self._last_watch_at = self._clock.monotonic()
+        self._contacted()
         self._serving[name] = serving
         self._reachable = True
         status, detail = judge(self._serving, self.service)
@@ -207,6 +243,7 @@ class ServiceWatcher:
             self._serving = dict.fromkeys(self._serving, Serving.UNSPECIFIED)
             self._report(ProbeResult(Status.UNREACHABLE, None, whole_error or named_error, dict(self._serving)))
             return
+        self._contacted()  # the server answered: broken Watch streams re-open now
         self._reachable = True
         self._serving = {"": whole, self.service: named}
         status, detail = judge(self._serving, self.service)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -149,20 +149,7 @@ class TargetTracker:
         """Share of the window spent HEALTHY or DEGRADED, out of the time the
         status was known (a monitor that started an hour ago judges that hour)."""
         now = self._clock.monotonic()
-        start = now - self._config.uptime_window_s
-        up = known = 0.0
-        periods = list(self._periods)
-        for i, (began, status) in enumerate(periods):
-            ended = periods[i + 1][0] if i + 1 < len(periods) else now
-            length = max(0.0, min(ended, now) - max(began, start))
-            if length <= 0 or status in (Status.UNSPECIFIED, Status.NOT_AVAILABLE):
-                continue
-            known += length
-            if status.is_up:
-                up += length
-        if known == 0:
-            return 1.0 if self.status.is_up else 0.0
-        return up / known
+        return up_share(list(self._periods), now - self._config.uptime_window_s, now)
 
     def _trim_periods(self) -> None:
         # Keep the last period that began before the window: it still covers its start.
@@ -188,6 +175,25 @@ class TargetTracker:
             last_probe_at=self.last_probe_at,
             endpoint=self.endpoint,
         )
+
+
+def up_share(points: Sequence[tuple[float, Status]], start: float, end: float) -> float:
+    """Share of [start, end] spent HEALTHY or DEGRADED, given the (time, status)
+    changes oldest first: each status holds until the next change. Time with no
+    known status (UNSPECIFIED, NOT_AVAILABLE) counts neither way; with none
+    known at all, the answer is whether the latest status is up."""
+    up = known = 0.0
+    for i, (began, status) in enumerate(points):
+        ended = points[i + 1][0] if i + 1 < len(points) else end
+        length = min(ended, end) - max(began, start)
+        if length <= 0 or status in (Status.UNSPECIFIED, Status.NOT_AVAILABLE):
+            continue
+        known += length
+        if status.is_up:
+            up += length
+    if known == 0:
+        return 1.0 if points and points[-1][1].is_up else 0.0
+    return up / known
 
 
 def _default_reason(previous: Status, status: Status) -> str:

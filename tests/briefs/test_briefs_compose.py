@@ -369,3 +369,18 @@ def test_all_day_event_uses_owner_midnights() -> None:
     assert [e.id for e in compose.events_on(snap.events, compose.local_day(date(2026, 3, 9), NY))] == ["all"]
     assert compose.events_on(snap.events, compose.local_day(date(2026, 3, 10), NY)) == []
     assert time(0) == ny(9).astimezone(NY).time()
+
+
+def test_new_york_fall_back_day_is_25_hours_and_keeps_the_repeated_hour() -> None:
+    day = compose.local_day(date(2026, 11, 1), NY)
+    assert (day.start, day.end) == (datetime(2026, 11, 1, 4, tzinfo=UTC), datetime(2026, 11, 2, 5, tzinfo=UTC))
+    at = datetime(2026, 11, 1, 12, tzinfo=UTC)  # 07:00 EST
+    snap = Snapshot(events=[
+        event("first-0130", datetime(2026, 11, 1, 5, 30, tzinfo=UTC), datetime(2026, 11, 1, 5, 45, tzinfo=UTC)),   # 01:30 EDT
+        event("second-0130", datetime(2026, 11, 1, 6, 30, tzinfo=UTC), datetime(2026, 11, 1, 6, 45, tzinfo=UTC)),  # 01:30 EST
+        event("late", datetime(2026, 11, 2, 4, 30, tzinfo=UTC), datetime(2026, 11, 2, 4, 45, tzinfo=UTC)),         # 23:30 EST
+    ])
+    brief = compose.morning(snap, at, NY, OutreachRates([], at, 30))
+    assert [e.id for e in brief.events] == ["first-0130", "second-0130", "late"]
+    # 01:45 EDT → 01:30 EST reads as a negative gap on the wall clock but is 45 real minutes.
+    assert brief.free_slots[0].duration == timedelta(minutes=45)

@@ -145,3 +145,48 @@ async def test_get_brief_not_found_before_generation(serve, briefs_settings: Bri
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await stub.GetBrief(pb.GetBriefRequest(owner_id="ann", date="2026-03-09", kind=pb.BRIEF_KIND_MORNING))
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_brief_times_inside_dst_gaps_and_overlaps_give_exactly_one_slot() -> None:
+    # Spring forward (8 March 2026, 02:00 EST -> 03:00 EDT): 02:30 does not exist
+    # and lands just after the gap, 03:30 EDT; once.
+    gap = OwnerSettings(owner_id="o", time_zone="America/New_York", morning_time=time(2, 30))
+    slots = due_slots(gap, utc(3, 9, 12), timedelta(hours=48), not_before=utc(1, 1, 0))
+    assert [(s.date, s.at) for s in slots if s.kind is BriefKind.MORNING] == [
+        (date(2026, 3, 8), utc(3, 8, 7, 30)),   # 03:30 EDT
+        (date(2026, 3, 9), utc(3, 9, 6, 30)),   # 02:30 EDT
+    ]
+    # Fall back (1 November 2026, 02:00 EDT -> 01:00 EST): 01:30 happens twice;
+    # the brief comes at the first, once; the day has 25 hours and its evening is EST.
+    overlap = OwnerSettings(owner_id="o", time_zone="America/New_York", morning_time=time(1, 30))
+    slots = due_slots(overlap, utc(11, 2, 12), timedelta(hours=48), not_before=utc(1, 1, 0))
+    assert [(s.kind, s.date, s.at) for s in slots if s.date == date(2026, 11, 1)] == [
+        (BriefKind.MORNING, date(2026, 11, 1), utc(11, 1, 5, 30)),    # 01:30 EDT
+        (BriefKind.AFTERNOON, date(2026, 11, 1), utc(11, 1, 18)),     # 13:00 EST
+        (BriefKind.EVENING, date(2026, 11, 1), utc(11, 1, 22)),       # 17:00 EST
+    ]
+    assert len({(s.kind, s.date) for s in slots}) == len(slots)
+    assert next_slot_after(overlap, utc(11, 1, 5, 30)) == utc(11, 1, 18)  # not the second 01:30
+
+
+async def test_scheduler_across_the_fall_back_night_stores_one_brief_each(
+    store: BriefStore, clock: ManualClock, briefs_settings: BriefsSettings, make_scheduler: SchedulerFactory
+) -> None:
+    clock.advance((utc(10, 31, 20) - clock.now()).total_seconds())  # 16:00 EDT on the 31st
+    await store.update_settings(SCOPE, OwnerSettings(owner_id="ann", time_zone="America/New_York",
+                                                     morning_time=time(1, 30), narrative_enabled=False))
+    channels = PeerChannels(briefs_settings)
+    async with httpx.AsyncClient() as http:
+        scheduler = make_scheduler(channels, http)
+        stored = []
+        # Every 15 minutes through the 25-hour day, past both 01:30s.
+        while clock.now() < utc(11, 2, 4):
+            stored += await scheduler.run_once()
+            clock.advance(15 * 60)
+        assert [(b.kind, b.date, b.as_of) for b in stored] == [
+            (BriefKind.EVENING, date(2026, 10, 31), utc(10, 31, 21)),       # 17:00 EDT
+            (BriefKind.MORNING, date(2026, 11, 1), utc(11, 1, 5, 30)),      # the first 01:30
+            (BriefKind.AFTERNOON, date(2026, 11, 1), utc(11, 1, 18)),       # 13:00 EST
+            (BriefKind.EVENING, date(2026, 11, 1), utc(11, 1, 22)),         # 17:00 EST
+        ]
+    await channels.close()

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
 
 from monitor_support import StartMonitor, WebhookReceiver
 from services.health.app import MonitorApp
@@ -51,11 +52,16 @@ def fast_settings(tmp_path: Path, **overrides: Any) -> MonitorSettings:
 
 @pytest.fixture
 async def start_monitor(tmp_path: Path) -> AsyncIterator[StartMonitor]:
-    """start_monitor(backends=(), clock=None, **settings): a real monitor server."""
+    """start_monitor(backends=(), clock=None, meter_provider=None, **settings): a real monitor server."""
     started: list[RunningService] = []
 
-    async def _start(backends: Sequence[BackendTarget] = (), clock: Clock | None = None, **overrides: Any) -> tuple[RunningService, MonitorApp]:
-        runtime = Runtime(fast_settings(tmp_path, **overrides), clock=clock or SystemClock())
+    async def _start(
+        backends: Sequence[BackendTarget] = (),
+        clock: Clock | None = None,
+        meter_provider: MeterProvider | None = None,
+        **overrides: Any,
+    ) -> tuple[RunningService, MonitorApp]:
+        runtime = Runtime(fast_settings(tmp_path, **overrides), clock=clock or SystemClock(), meter_provider=meter_provider)
         app = MonitorApp(runtime, env={}, backends=backends)
         running = await start_service("monitor", runtime, app)
         started.append(running)

@@ -143,3 +143,14 @@ async def test_backends_come_from_the_routers_configuration(tmp_path: Path) -> N
             await discover_backends(config, {}, client)
         defaults = await discover_backends(None, {}, client)  # no Ollama here, no keys: the router's mock
         assert [(b.name, b.kind) for b in defaults] == [("mock", BackendKind.mock)]
+
+
+async def test_backend_watch_ends_cleanly_when_the_monitor_shuts_down(start_monitor: StartMonitor) -> None:
+    monitor, _ = await start_monitor(backends=[BackendTarget("mock", BackendKind.mock, "")])
+    assert monitor.channel is not None
+    call = monitor_pb2_grpc.MonitorServiceStub(monitor.channel).WatchBackendHealth(pb.WatchBackendHealthRequest())
+    first = await _next(call)
+    assert [b.backend for b in first.backends] == ["mock"]
+    monitor.runtime.stopping.set()  # shutdown begins: the router sees the stream end and falls back on its breakers
+    assert await asyncio.wait_for(call.read(), 10) == grpc.aio.EOF
+    assert await call.code() == grpc.StatusCode.OK

@@ -9,6 +9,7 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import make_url
 
 from monitor_support import StartMonitor
@@ -117,3 +118,26 @@ async def test_gpu_metrics_from_nvidia_smi_on_path_or_not_available(tmp_path: Pa
     assert verdict.status in (Status.HEALTHY, Status.DEGRADED)
     (process,) = view.processes
     assert (process.service, process.pid, process.restarts) == ("self", 0, 2)  # not running: pid 0
+
+
+async def test_without_nvidia_smi_the_gpu_is_not_available_not_an_error(
+    start_monitor: StartMonitor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))  # no nvidia-smi anywhere on PATH
+    monitor, _ = await start_monitor()
+    assert monitor.channel is not None
+    stub = monitor_pb2_grpc.MonitorServiceStub(monitor.channel)
+    for _ in range(100):
+        status = await stub.GetStatus(pb.GetStatusRequest())
+        system = {t.target: t for t in status.targets}["system"]
+        if system.status != pb.TARGET_STATUS_UNSPECIFIED and status.system.cpu_count:
+            break
+        await asyncio.sleep(0.05)
+    metrics = status.system
+    assert (metrics.gpu_available, metrics.gpu_unavailable_reason, list(metrics.gpus)) == (False, "nvidia-smi not found", [])
+    assert system.status in (pb.TARGET_STATUS_HEALTHY, pb.TARGET_STATUS_DEGRADED)  # DEGRADED only for a busy host
+    assert "gpu" not in system.detail.lower() and "nvidia" not in system.detail.lower()
+    alerts = (await stub.ListAlerts(pb.ListAlertsRequest(min_severity=pb.ALERT_SEVERITY_CRITICAL))).alerts
+    assert list(alerts) == []

@@ -28,6 +28,9 @@ from switchboard.testing.infra import free_port
 
 NAMES = [s.name for s in SERVICES]
 CACHE = "service:cache"
+# The supervisor's default restart grace: a restarted child that is still
+# starting (several seconds on a busy host) must not be killed for it.
+GRACE_S = 15.0
 
 
 async def _read_table(stdout: asyncio.StreamReader, seen: list[str]) -> dict[str, list[str]]:
@@ -72,7 +75,7 @@ async def test_supervisor_restarts_a_sigstopped_child_the_monitor_reports(tmp_pa
         SWITCHBOARD_MONITOR_CHECK_INTERVAL_S="0.5",
         SWITCHBOARD_MONITOR_CHECK_TIMEOUT_S="0.4",
         SWITCHBOARD_MONITOR_RESTART_AFTER_S="1",
-        SWITCHBOARD_MONITOR_RESTART_GRACE_S="2",
+        SWITCHBOARD_MONITOR_RESTART_GRACE_S=str(GRACE_S),
         SWITCHBOARD_MONITOR_STARTUP_GRACE_S="0",
         SWITCHBOARD_MONITOR_WEBHOOK_URL=webhook.url,
         SWITCHBOARD_ROUTER_PROBE_OLLAMA="false",
@@ -104,7 +107,8 @@ async def test_supervisor_restarts_a_sigstopped_child_the_monitor_reports(tmp_pa
         old = int(table["cache"][2])
         async with status_stream(channel, pb.WatchStatusRequest(kinds=[pb.TARGET_KIND_SERVICE])) as stream:
             await stream.wait_status(CACHE, {pb.TARGET_STATUS_HEALTHY}, timeout=30)
-            await asyncio.sleep(2.0)  # past the restart grace of the freshly started cache
+            # Past the restart grace of the first cache process.
+            await asyncio.sleep(max(0.0, psutil.Process(old).create_time() + GRACE_S + 0.5 - time.time()))
 
             stopped_at = time.monotonic()
             os.kill(old, signal.SIGSTOP)

@@ -163,7 +163,9 @@ async def test_watch_status_heartbeats_filters_and_bad_requests(start_monitor: S
 
 async def test_get_status_reports_everything(start_monitor: StartMonitor, serve, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cache: RunningService = await serve("cache", MeshSettings(data_dir=tmp_path / "c", shutdown_grace_s=1.0))
-    monitor, _ = await start_monitor(monitor_services="cache", cache_address=cache.address)
+    # Generous Check deadlines: on a busy host a 0.2 s one may lapse and spoil "always up".
+    monitor, _ = await start_monitor(monitor_services="cache", cache_address=cache.address,
+                                     monitor_check_interval_s=1.0, monitor_check_timeout_s=0.9)
     assert monitor.channel is not None
     stub = monitor_pb2_grpc.MonitorServiceStub(monitor.channel)
     for _ in range(100):
@@ -192,3 +194,19 @@ async def test_get_status_reports_everything(start_monitor: StartMonitor, serve,
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.GetStatus(pb.GetStatusRequest(kinds=[42]))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_the_gateway_is_watched_by_its_healthz(start_monitor: StartMonitor, serve, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from services.gateway.settings import GatewaySettings  # noqa: PLC0415
+
+    gateway: RunningService = await serve("gateway", GatewaySettings(
+        data_dir=tmp_path / "g", router_address="127.0.0.1:1", shutdown_grace_s=1.0))
+    monitor, _ = await start_monitor(monitor_services="gateway", gateway_address=gateway.address)
+    assert monitor.channel is not None
+    async with status_stream(monitor.channel, pb.WatchStatusRequest(targets=["service:gateway"])) as stream:
+        _, up = await stream.wait_status("service:gateway", HEALTHY)
+        assert dict(up.state.serving_statuses) == {"": pb.SERVING_STATUS_SERVING} and up.state.HasField("probe_latency")
+        stopped_at = time.monotonic()
+        await gateway.stop()
+        _, down = await stream.wait_status("service:gateway", {pb.TARGET_STATUS_UNREACHABLE}, after=stopped_at)
+        assert down.reason == "connection refused"
