@@ -48,6 +48,7 @@ class Child:
     gave_up: bool = False
     watcher: asyncio.Task[None] | None = field(default=None, repr=False)
     spawned_at: float = 0.0  # monotonic time of the latest start
+    seen_serving: bool = False  # answered SERVING since the latest start
     killed_for: Verdict | None = None  # set when the healer killed it for bad health
 
 
@@ -146,6 +147,7 @@ class Supervisor:
             logfile.close()
         child.policy.started()
         child.spawned_at = self._clock.monotonic()
+        child.seen_serving = False
         child.killed_for = None
         if self._feed is not None:
             self._feed.restarted(name)
@@ -224,6 +226,14 @@ class Supervisor:
                     continue
                 if now - child.spawned_at < config.grace_s:
                     continue
+                if not child.seen_serving:
+                    # A slow start (a busy host) is not a failure: leave a child
+                    # alone until it first answers SERVING or the start-up
+                    # allowance runs out.
+                    if await service_status(child.entry, self._settings, timeout=0.5) == "SERVING":
+                        child.seen_serving = True
+                    elif now - child.spawned_at < self._ready_timeout_s:
+                        continue
                 verdict = self._feed.verdict(child.entry.name)
                 if verdict is None or verdict.bad_for_s < config.restart_after_s:
                     continue

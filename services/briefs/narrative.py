@@ -16,6 +16,7 @@ from switchboard.runtime.channels import PeerChannels
 
 log = logging.getLogger("switchboard.briefs.narrative")
 
+NARRATIVE_USER = "switchboard:briefs"
 SYSTEM_PROMPT = (
     "You write the opening of a busy professional's daily brief. In two or three plain "
     "sentences, say what matters most in the brief below and what to do first. Use only "
@@ -42,7 +43,10 @@ class RouterNarrator:
         request = router_pb2.CompleteRequest(
             system_prompt=SYSTEM_PROMPT,
             prompt=brief_text,
-            user_id=scope.owner_id,
+            # The mesh's own call, not the owner's: recorded under a service user so
+            # it never counts toward the owner's interactions or time saved.
+            user_id=NARRATIVE_USER,
+            topic="briefs_narrative",
             max_tokens=self._max_tokens,
         )
         try:

@@ -287,7 +287,8 @@ async def test_narrative_included_deadline_and_time_saved(serve, briefs_settings
             owner_id="ann", kind=pb.BRIEF_KIND_EVENING, at=evening_at), metadata=ACME)).brief
         assert brief.narrative_status == pb.NARRATIVE_STATUS_INCLUDED
         assert brief.narrative == "A calm Monday: send the quote first."
-        assert fast.requests[0].user_id == "ann" and "Evening brief" in fast.requests[0].prompt
+        # The narrative is the mesh's own call: never recorded as the owner's interaction.
+        assert fast.requests[0].user_id == "switchboard:briefs" and "Evening brief" in fast.requests[0].prompt
         saved = brief.evening.time_saved
         assert (saved.from_interactions.seconds, saved.from_tasks.seconds, saved.total.seconds) == (3600, 1800, 5400)
         assert saved.interactions == 12 and not saved.learning_unavailable
