@@ -2,7 +2,8 @@
 
 Redis when SWITCHBOARD_REDIS_URL is set (behind a time budget and a breaker),
 else this process's memory. With SWITCHBOARD_CACHE_AUTO_TTL on, a background task
-reviews the default TTL every SWITCHBOARD_CACHE_AUTO_TTL_INTERVAL_S.
+reviews the default TTL every SWITCHBOARD_CACHE_AUTO_TTL_INTERVAL_S. Lookups
+(hit / miss) and the Redis breaker's state go to runtime.metrics.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 import grpc
 
 from services.cache.advice import TtlPolicy, TuningBounds
-from services.cache.breaker import Breaker
+from services.cache.breaker import Breaker, BreakerState
 from services.cache.cache import CacheLimits, ResponseCache
 from services.cache.guarded import GuardedStore
 from services.cache.model import EntryStore
@@ -24,6 +26,7 @@ from services.cache.store_memory import MemoryStore
 from services.cache.store_redis import RedisStore, connect
 from switchboard.cache.v1 import cache_pb2, cache_pb2_grpc
 from switchboard.runtime.clock import Clock
+from switchboard.runtime.metrics import MeshMetrics
 from switchboard.runtime.server import Runtime
 
 SETTINGS = CacheSettings
@@ -39,7 +42,7 @@ def cache_settings(runtime: Runtime) -> CacheSettings:
     return CacheSettings(**settings.model_dump())
 
 
-def build_store(settings: CacheSettings, clock: Clock) -> EntryStore:
+def build_store(settings: CacheSettings, clock: Clock, metrics: MeshMetrics | None = None) -> EntryStore:
     if not settings.redis_url:
         return MemoryStore(max_entries=settings.cache_max_entries, clock=clock)
     client = connect(
@@ -53,11 +56,26 @@ def build_store(settings: CacheSettings, clock: Clock) -> EntryStore:
         clock=clock,
         failure_threshold=settings.cache_breaker_failure_threshold,
         open_s=settings.cache_breaker_open_s,
+        on_change=_report_breaker(metrics),
     )
+    if metrics is not None:
+        metrics.breaker_state(breaker.name, breaker.state.value, transition=False)
     return GuardedStore(store, breaker=breaker, timeout_s=settings.cache_redis_timeout_s)
 
 
-def build_cache(settings: CacheSettings, clock: Clock, store: EntryStore) -> ResponseCache:
+def _report_breaker(metrics: MeshMetrics | None) -> Callable[[str, BreakerState], None] | None:
+    if metrics is None:
+        return None
+
+    def report(name: str, state: BreakerState) -> None:
+        metrics.breaker_state(name, state.value)
+
+    return report
+
+
+def build_cache(
+    settings: CacheSettings, clock: Clock, store: EntryStore, metrics: MeshMetrics | None = None
+) -> ResponseCache:
     bounds = TuningBounds(
         min_ttl_s=settings.cache_min_ttl_s,
         max_ttl_s=settings.cache_max_ttl_s,
@@ -74,6 +92,7 @@ def build_cache(settings: CacheSettings, clock: Clock, store: EntryStore) -> Res
         ),
         ttl=TtlPolicy(settings.cache_default_ttl_s, bounds, auto=settings.cache_auto_ttl),
         clock=clock,
+        metrics=metrics,
     )
 
 
@@ -83,8 +102,8 @@ class CacheApp:
     def __init__(self, runtime: Runtime) -> None:
         self.settings = cache_settings(runtime)
         self._runtime = runtime
-        self.store = build_store(self.settings, runtime.clock)
-        self.cache = build_cache(self.settings, runtime.clock, self.store)
+        self.store = build_store(self.settings, runtime.clock, runtime.metrics)
+        self.cache = build_cache(self.settings, runtime.clock, self.store, runtime.metrics)
         self.service_names = [cache_pb2.DESCRIPTOR.services_by_name["CacheService"].full_name]
         self._tuner: asyncio.Task[None] | None = None
 

@@ -4,12 +4,14 @@ CLOSED counts consecutive failures; at the threshold it opens. OPEN refuses ever
 call (the cache answers a degraded miss at once instead of waiting on a dead
 Redis) until `open_s` has passed; then HALF_OPEN lets exactly one probe through:
 success closes it, failure opens it again. A cancelled call (the caller gave up)
-is neither a success nor a failure. Each transition is logged once.
+is neither a success nor a failure. Each transition is logged once and handed
+to `on_change` (the app reports it as a metric).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from enum import StrEnum
 
 from switchboard.runtime.clock import Clock
@@ -24,8 +26,17 @@ class BreakerState(StrEnum):
 
 
 class Breaker:
-    def __init__(self, name: str, *, clock: Clock, failure_threshold: int, open_s: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        clock: Clock,
+        failure_threshold: int,
+        open_s: float,
+        on_change: Callable[[str, BreakerState], None] | None = None,
+    ) -> None:
         self.name = name
+        self._on_change = on_change
         self._clock = clock
         self._threshold = failure_threshold
         self._open_s = open_s
@@ -93,3 +104,5 @@ class Breaker:
             extra={"breaker": self.name, "from_state": self._state.value, "to_state": to.value, "last_error": self.last_error},
         )
         self._state = to
+        if self._on_change is not None:
+            self._on_change(self.name, to)

@@ -1,11 +1,14 @@
 """The response cache as callers see it: validation, TTL choice, compression,
 statistics and advice over any store. A store fault is answered as a degraded
-miss (or stored=false), never raised: the router must carry on without us."""
+miss (or stored=false), never raised: the router must carry on without us.
+Every call takes `budget_s`, the time the caller's deadline leaves, so a slow
+store is answered as a miss before the caller gives up."""
 
 from __future__ import annotations
 
 import logging
 import math
+import zlib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -24,6 +27,7 @@ from services.cache.model import (
     StoreUnavailable,
 )
 from switchboard.runtime.clock import Clock
+from switchboard.runtime.metrics import MeshMetrics
 from switchboard.runtime.status import FieldViolation, InvalidArgument
 
 log = logging.getLogger("switchboard.cache")
@@ -83,27 +87,42 @@ def complete_meta(meta: EntryMeta) -> EntryMeta:
 
 
 class ResponseCache:
-    def __init__(self, store: EntryStore, *, limits: CacheLimits, ttl: TtlPolicy, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: EntryStore,
+        *,
+        limits: CacheLimits,
+        ttl: TtlPolicy,
+        clock: Clock,
+        metrics: MeshMetrics | None = None,
+    ) -> None:
         self._store = store
         self._limits = limits
         self._ttl = ttl
         self._clock = clock
+        self._metrics = metrics
 
     @property
     def ttl_policy(self) -> TtlPolicy:
         return self._ttl
 
-    async def lookup(self, tenant: str, key: str) -> LookupResult:
+    async def lookup(self, tenant: str, key: str, budget_s: float | None = None) -> LookupResult:
         check_key(key)
+        result = await self._lookup(tenant, key, budget_s)
+        if self._metrics is not None:
+            self._metrics.cache_lookup(hit=result.found)  # a degraded lookup is a miss to the caller
+        return result
+
+    async def _lookup(self, tenant: str, key: str, budget_s: float | None) -> LookupResult:
         try:
-            stored = await self._store.get(tenant, key)
+            stored = await self._store.within(budget_s).get(tenant, key)
         except StoreUnavailable as exc:
             return LookupResult(degraded_reason=str(exc))
         if stored is None:
             return LookupResult()
         try:
             value = codec.decompress(stored.data, stored.compressed)
-        except Exception as exc:  # noqa: BLE001  (zlib.error: a corrupt entry is a miss)
+        except zlib.error as exc:  # a corrupt entry is a miss
             log.warning("undecodable cache entry treated as a miss", extra={"error": str(exc)})
             return LookupResult()
         return LookupResult(
@@ -128,7 +147,9 @@ class ResponseCache:
         if found:
             raise InvalidArgument(found)
 
-    async def store(self, tenant: str, key: str, value: bytes, ttl_s: float | None, meta: EntryMeta) -> StoreResult:
+    async def store(
+        self, tenant: str, key: str, value: bytes, ttl_s: float | None, meta: EntryMeta, budget_s: float | None = None
+    ) -> StoreResult:
         """`ttl_s` None or 0 means the current default; above the maximum it is shortened."""
         self._validate_store(key, value, ttl_s, meta)
         ttl = min(ttl_s or self._ttl.current_s, self._limits.max_ttl_s)
@@ -138,31 +159,33 @@ class ResponseCache:
         expires = now + timedelta(seconds=ttl)
         entry = StoredEntry(key, data, compressed, complete_meta(meta), now, expires)
         try:
-            await self._store.put(tenant, entry, ttl)
+            await self._store.within(budget_s).put(tenant, entry, ttl)
         except StoreUnavailable as exc:
             return StoreResult(stored=False, degraded_reason=str(exc))
         return StoreResult(stored=True, expires_at=expires, compressed=compressed)
 
-    async def invalidate_key(self, tenant: str, key: str) -> InvalidateResult:
+    async def invalidate_key(self, tenant: str, key: str, budget_s: float | None = None) -> InvalidateResult:
         check_key(key)
         try:
-            return InvalidateResult(await self._store.delete(tenant, key))
+            return InvalidateResult(await self._store.within(budget_s).delete(tenant, key))
         except StoreUnavailable as exc:
             return InvalidateResult(degraded_reason=str(exc))
 
-    async def invalidate_namespace(self, tenant: str, namespace: str) -> InvalidateResult:
+    async def invalidate_namespace(
+        self, tenant: str, namespace: str, budget_s: float | None = None
+    ) -> InvalidateResult:
         problem = _check_namespace(namespace, "namespace")
         if problem is not None:
             raise InvalidArgument([problem])
         try:
-            return InvalidateResult(await self._store.delete_namespace(tenant, namespace))
+            return InvalidateResult(await self._store.within(budget_s).delete_namespace(tenant, namespace))
         except StoreUnavailable as exc:
             return InvalidateResult(degraded_reason=str(exc))
 
-    async def stats(self) -> CacheStats:
+    async def stats(self, budget_s: float | None = None) -> CacheStats:
         reason = ""
         try:
-            counters = await self._store.counters()
+            counters = await self._store.within(budget_s).counters()
         except StoreUnavailable as exc:
             counters, reason = Counters(), str(exc)
         policy = self._ttl

@@ -1,5 +1,6 @@
 """Wraps a remote store so it can never hold a caller up: each call gets a time
-budget, and a breaker skips the store entirely while it keeps failing."""
+budget (the configured Redis timeout, shortened to what the caller's deadline
+leaves), and a breaker skips the store entirely while it keeps failing."""
 
 from __future__ import annotations
 
@@ -14,29 +15,43 @@ T = TypeVar("T")
 
 
 class GuardedStore:
-    def __init__(self, inner: EntryStore, *, breaker: Breaker, timeout_s: float) -> None:
+    def __init__(
+        self, inner: EntryStore, *, breaker: Breaker, timeout_s: float, budget_s: float | None = None
+    ) -> None:
         self._inner = inner
         self._breaker = breaker
         self._timeout_s = timeout_s
+        self._budget_s = budget_s  # what the caller's deadline leaves; None: no deadline
         self.kind: StoreKind = inner.kind
 
     @property
     def breaker(self) -> Breaker:
         return self._breaker
 
+    def within(self, budget_s: float | None) -> GuardedStore:
+        """This store (same breaker, same connections) for calls that must
+        answer within `budget_s` seconds."""
+        return GuardedStore(self._inner, breaker=self._breaker, timeout_s=self._timeout_s, budget_s=budget_s)
+
     async def _call(self, work: Awaitable[T]) -> T:
+        limit = self._timeout_s if self._budget_s is None else min(self._timeout_s, self._budget_s)
+        if limit <= 0:
+            # Not the store's fault: no verdict, and no half-open probe slot taken.
+            _discard(work)
+            raise StoreUnavailable(f"{self._breaker.name} not asked: the caller's deadline leaves no time")
         if not self._breaker.allow():
-            close = getattr(work, "close", None)
-            if close is not None:
-                close()  # never awaited: keep Python from warning about it
+            _discard(work)
             wait = self._breaker.retry_in()
             when = f"next try in {wait:.1f}s" if wait > 0 else "a probe is in flight"
             raise StoreUnavailable(f"{self._breaker.name} unavailable, breaker open ({when}); last error: {self._breaker.last_error}")
         try:
-            result = await asyncio.wait_for(work, self._timeout_s)
+            result = await asyncio.wait_for(work, limit)
         except TimeoutError:
-            reason = f"{self._breaker.name} did not answer within {self._timeout_s * 1000:.0f} ms"
-            self._breaker.record_failure(reason)
+            reason = f"{self._breaker.name} did not answer within {limit * 1000:.0f} ms"
+            if limit >= self._timeout_s / 2:
+                self._breaker.record_failure(reason)  # it had a fair share of its own budget
+            else:
+                self._breaker.release()  # cut short by a tight caller deadline: inconclusive
             raise StoreUnavailable(reason) from None
         except StoreUnavailable as exc:
             self._breaker.record_failure(str(exc))
@@ -64,3 +79,9 @@ class GuardedStore:
 
     async def close(self) -> None:
         await self._inner.close()
+
+
+def _discard(work: Awaitable[object]) -> None:
+    close = getattr(work, "close", None)
+    if close is not None:
+        close()  # a coroutine never awaited: keep Python from warning about it

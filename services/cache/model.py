@@ -8,8 +8,6 @@ from typing import Literal, Protocol
 
 StoreKind = Literal["redis", "memory"]
 
-from switchboard.runtime.tenant import DEFAULT_TENANT  # noqa: F401  (re-exported for the stores)
-
 
 class StoreUnavailable(Exception):
     """The store could not answer (down, slow, breaker open); the message says why.
@@ -115,6 +113,12 @@ class EntryStore(Protocol):
     Remote stores raise StoreUnavailable when they cannot answer."""
 
     kind: StoreKind
+
+    def within(self, budget_s: float | None) -> EntryStore:
+        """This store for calls that must answer within `budget_s` seconds (what
+        the caller's deadline leaves; None: no deadline). A store that answers
+        at once returns itself."""
+        ...
 
     async def get(self, tenant: str, key: str) -> StoredEntry | None:
         """The live entry (counting a hit, refreshing its recency) or None (a miss)."""

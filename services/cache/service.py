@@ -18,6 +18,19 @@ from switchboard.runtime.tenant import tenant_or_default
 
 _KINDS = {"redis": cache_pb2.STORE_KIND_REDIS, "memory": cache_pb2.STORE_KIND_MEMORY}
 
+# Kept back from the caller's remaining time to send the answer before its deadline.
+_MIN_MARGIN_S = 0.005
+_MARGIN_SHARE = 0.1
+
+
+def budget_of(context: grpc.aio.ServicerContext) -> float | None:
+    """Seconds the store may take so the (degraded) answer still beats the
+    caller's deadline; None when the caller set no deadline."""
+    remaining = context.time_remaining()
+    if remaining is None:
+        return None
+    return max(0.0, remaining - max(_MIN_MARGIN_S, remaining * _MARGIN_SHARE))
+
 
 def _timestamp(when: datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
@@ -77,7 +90,7 @@ class CacheServiceServicer(cache_pb2_grpc.CacheServiceServicer):
     async def Lookup(  # noqa: N802
         self, request: cache_pb2.LookupRequest, context: grpc.aio.ServicerContext
     ) -> cache_pb2.LookupResponse:
-        result = await self._cache.lookup(tenant_or_default(context), request.key)
+        result = await self._cache.lookup(tenant_or_default(context), request.key, budget_of(context))
         response = cache_pb2.LookupResponse(
             found=result.found, degraded=bool(result.degraded_reason), degraded_reason=result.degraded_reason
         )
@@ -90,7 +103,8 @@ class CacheServiceServicer(cache_pb2_grpc.CacheServiceServicer):
     ) -> cache_pb2.StoreResponse:
         ttl = _seconds(request.ttl) if request.HasField("ttl") else None
         result = await self._cache.store(
-            tenant_or_default(context), request.key, request.value, ttl, _meta_from_proto(request.metadata)
+            tenant_or_default(context), request.key, request.value, ttl, _meta_from_proto(request.metadata),
+            budget_of(context),
         )
         response = cache_pb2.StoreResponse(
             stored=result.stored,
@@ -108,9 +122,9 @@ class CacheServiceServicer(cache_pb2_grpc.CacheServiceServicer):
         target = request.WhichOneof("target")
         tenant = tenant_or_default(context)
         if target == "key":
-            result = await self._cache.invalidate_key(tenant, request.key)
+            result = await self._cache.invalidate_key(tenant, request.key, budget_of(context))
         elif target == "namespace":
-            result = await self._cache.invalidate_namespace(tenant, request.namespace)
+            result = await self._cache.invalidate_namespace(tenant, request.namespace, budget_of(context))
         else:
             raise InvalidArgument([FieldViolation("target", "set exactly one of key or namespace")])
         return cache_pb2.InvalidateResponse(
@@ -120,7 +134,7 @@ class CacheServiceServicer(cache_pb2_grpc.CacheServiceServicer):
     async def Stats(  # noqa: N802
         self, request: cache_pb2.StatsRequest, context: grpc.aio.ServicerContext
     ) -> cache_pb2.StatsResponse:
-        stats = await self._cache.stats()
+        stats = await self._cache.stats(budget_of(context))
         counters = stats.counters
         return cache_pb2.StatsResponse(
             store=_KINDS[stats.store],

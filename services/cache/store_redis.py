@@ -159,6 +159,9 @@ class RedisStore:
         self._invalidate_ns = client.register_script(_INVALIDATE_NAMESPACE)
         self._read_stats = client.register_script(_STATS)
 
+    def within(self, budget_s: float | None) -> RedisStore:
+        return self  # the time budget is GuardedStore's job (the app always wraps this store)
+
     @staticmethod
     def _member(tenant: str, key: str) -> str:
         return f"{quote(tenant, safe='')}:{key}"

@@ -48,6 +48,15 @@ def _schema_text(schema: dict[str, Any]) -> str:
     return text
 
 
+def _body_text(media: str, schema: dict[str, Any]) -> str:
+    """A response body; for an event stream, what each event's `data` holds."""
+    if media == "text/event-stream":
+        payload = schema.get("else", {}).get("properties", {}).get("data", {}).get("contentSchema")
+        if payload is not None:
+            return f"events, each <code>data:</code> {_schema_text(payload)}"
+    return _schema_text(schema)
+
+
 def _operation(path: str, verb: str, op: dict[str, Any]) -> str:
     out = [f'<h3 id="{_anchor(verb + path)}"><span class="verb {verb}">{verb}</span> <code>{escape(path)}</code></h3>']
     if op.get("summary"):
@@ -66,7 +75,7 @@ def _operation(path: str, verb: str, op: dict[str, Any]) -> str:
         out.append(f"<p>Request body (<code>{escape(media)}</code>): {_schema_text(content.get('schema', {}))}</p>")
     out.append("<table><tr><th>status</th><th>meaning</th><th>body</th></tr>")
     for status, response in op.get("responses", {}).items():
-        bodies = [f"<code>{escape(m)}</code> {_schema_text(c.get('schema', {}))}"
+        bodies = [f"<code>{escape(m)}</code> {_body_text(m, c.get('schema', {}))}"
                   for m, c in response.get("content", {}).items()]
         out.append(f"<tr><td>{escape(status)}</td><td>{escape(response.get('description', ''))}</td>"
                    f"<td>{'<br>'.join(bodies)}</td></tr>")

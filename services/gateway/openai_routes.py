@@ -386,6 +386,17 @@ def _errors(*statuses: str) -> dict[str, Any]:
     return out
 
 
+# One event of a chat completion stream: `data` is a chunk, an error object (the
+# answer could not be completed), or the final `[DONE]`.
+_CHUNK_EVENT = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {"data": {"type": "string"}},
+    "if": {"properties": {"data": {"const": "[DONE]"}}},
+    "else": {"properties": {"data": {"contentMediaType": "application/json",
+                                     "contentSchema": {"anyOf": [_ref("ChatCompletionChunk"), _ref("OpenAIError")]}}}},
+}
+
 OPENAPI_PATHS: dict[str, Any] = {
     "/v1/chat/completions": {"post": {
         "operationId": "openai_createChatCompletion",
@@ -397,8 +408,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "description": "A chat.completion, or with `stream: true` Server-Sent Events of chunks.",
                 "content": {
                     "application/json": {"schema": _ref("ChatCompletion")},
-                    "text/event-stream": {"schema": {"type": "string"},
-                                          "x-event-schema": _ref("ChatCompletionChunk")},
+                    "text/event-stream": {"schema": _CHUNK_EVENT},
                 },
             },
             **_errors("400", "401", "413", "415", "429", "503", "504"),

@@ -126,6 +126,27 @@ _ERRORS = {
 }
 
 
+def sse_event_schema(message: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
+    """One Server-Sent Event as OpenAPI tools read a `text/event-stream` schema
+    (an object of the event's fields): `data` is JSON of `message`, or of
+    `error` on an `event: error`."""
+
+    def data(schema: dict[str, Any]) -> dict[str, Any]:
+        return {"properties": {"data": {"contentMediaType": "application/json", "contentSchema": schema}}}
+
+    return {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "event": {"type": "string", "enum": ["message", "error"]},
+            "data": {"type": "string"},
+        },
+        "if": {"required": ["event"], "properties": {"event": {"const": "error"}}},
+        "then": data(error),
+        "else": data(message),
+    }
+
+
 def _error_responses() -> dict[str, Any]:
     content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     out = {code: {"description": text, "content": content} for code, text in _ERRORS.items()}
@@ -171,8 +192,10 @@ def openapi_document(
         response_schema = schemas.ref(method.output_type)
         if route.server_streaming:
             operation["responses"]["200"] = {
-                "description": "Server-Sent Events: each `data:` line is one JSON message of this schema.",
-                "content": {"text/event-stream": {"schema": {"type": "string"}, "x-event-schema": response_schema}},
+                "description": "Server-Sent Events: each `data:` line is one JSON message of the response "
+                               "schema; a failure after the first message is an `event: error` with an Error.",
+                "content": {"text/event-stream": {
+                    "schema": sse_event_schema(response_schema, {"$ref": "#/components/schemas/Error"})}},
             }
         else:
             operation["responses"]["200"] = {

@@ -4,6 +4,7 @@ declare. Unary calls answer JSON; server streams answer Server-Sent Events
 
 from __future__ import annotations
 
+import asyncio
 import json
 from urllib.parse import unquote
 from collections.abc import AsyncIterator, Sequence
@@ -19,6 +20,10 @@ from services.gateway.errors import error_response, from_rpc_error, rpc_error_re
 from services.gateway.transcoding import RestRoute, TranscodingError
 from switchboard.runtime.channels import PeerChannels
 from switchboard.runtime.status import FieldViolation
+
+
+# How long a server stream's first message may decide the HTTP status.
+FIRST_EVENT_WAIT_S = 1.0
 
 
 def to_json(message: Message) -> dict[str, Any]:
@@ -58,8 +63,10 @@ class RestDispatcher:
         unary_timeout_s: float,
         stream_timeout_s: float,
         max_body_bytes: int,
+        first_event_wait_s: float = FIRST_EVENT_WAIT_S,
     ) -> None:
         self._routes = list(routes)
+        self._first_event_wait_s = first_event_wait_s
         self._channels = channels
         self._unary_timeout_s = unary_timeout_s
         self._stream_timeout_s = stream_timeout_s
@@ -116,16 +123,23 @@ class RestDispatcher:
         return await self._sse(stream(grpc_request, timeout=self._stream_timeout_s, metadata=tuple(metadata)))
 
     async def _sse(self, call: grpc.aio.UnaryStreamCall) -> Response:
-        # Wait for the first message so an immediate failure (bad input,
-        # service down) is a real HTTP status rather than a 200 with an error event.
-        try:
-            first = await call.read()
-        except grpc.aio.AioRpcError as exc:
-            return rpc_error_response(exc)
+        # Wait (briefly) for the first message so an immediate failure (bad
+        # input, service down) is a real HTTP status rather than a 200 with an
+        # error event. A watch stream may have nothing to say for hours: past the
+        # wait the 200 and its headers go out and the first message follows.
+        first_read = asyncio.ensure_future(call.read())
+        await asyncio.wait({first_read}, timeout=self._first_event_wait_s)
+        if first_read.done():
+            try:
+                first_read.result()
+            except grpc.aio.AioRpcError as exc:
+                return rpc_error_response(exc)
 
         async def events() -> AsyncIterator[str]:
             try:
-                message = first
+                if not first_read.done():
+                    yield ": waiting for the first event\n\n"  # an SSE comment: clients ignore it
+                message = await first_read
                 while message is not grpc.aio.EOF:
                     yield f"data: {json.dumps(to_json(message))}\n\n"
                     message = await call.read()

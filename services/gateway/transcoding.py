@@ -16,7 +16,7 @@ from typing import Any
 
 from google.api import annotations_pb2, http_pb2
 from google.protobuf import json_format
-from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+from google.protobuf.descriptor import Descriptor, MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
@@ -87,9 +87,9 @@ class RestRoute:
                 data[self.body] = body
         if self.body != "*":
             for key, value in query:
-                _set_path(data, key, value, repeated_ok=True)
+                _set_path(data, key, value, repeated=_is_repeated(self.method.input_type, key))
         for key, value in path_params.items():
-            _set_path(data, key, value, repeated_ok=False)
+            _set_path(data, key, value, repeated=False, overwrite=True)
         message = self.request_class()
         try:
             json_format.ParseDict(data, message)
@@ -98,7 +98,21 @@ class RestRoute:
         return message
 
 
-def _set_path(data: dict[str, Any], dotted: str, value: str, *, repeated_ok: bool) -> None:
+def _is_repeated(message: Descriptor, dotted: str) -> bool:
+    """Whether the (proto or JSON) field path names a repeated, non-map field."""
+    field = None
+    node: Descriptor | None = message
+    for part in dotted.split("."):
+        if node is None:
+            return False
+        field = node.fields_by_name.get(part) or node.fields_by_camelcase_name.get(part)
+        if field is None:
+            return False
+        node = field.message_type
+    return field is not None and field.is_repeated and not (node is not None and node.GetOptions().map_entry)
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: str, *, repeated: bool, overwrite: bool = False) -> None:
     parts = dotted.split(".")
     node = data
     for part in parts[:-1]:
@@ -107,9 +121,13 @@ def _set_path(data: dict[str, Any], dotted: str, value: str, *, repeated_ok: boo
             raise TranscodingError(dotted, "conflicts with another parameter")
         node = child
     last = parts[-1]
-    if repeated_ok and last in node:  # ?tag=a&tag=b → repeated field
-        existing = node[last]
-        node[last] = [*existing, value] if isinstance(existing, list) else [existing, value]
+    if repeated:  # ?kind=a&kind=b, and a single ?kind=a too, is a list
+        existing = node.setdefault(last, [])
+        if not isinstance(existing, list):
+            raise TranscodingError(dotted, "conflicts with another parameter")
+        existing.append(value)
+    elif last in node and not overwrite:
+        raise TranscodingError(dotted, "given more than once (or conflicts with another parameter)")
     else:
         node[last] = value
 

@@ -5,12 +5,11 @@ is there but too slow (answered as degraded misses, breaker open)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
-from cache_support import Client, seconds
+from cache_support import Client, seconds, silent_server
 
 from switchboard.cache.v1 import cache_pb2
 from switchboard.runtime.clock import ManualClock
@@ -79,24 +78,6 @@ async def test_large_values_are_stored_compressed_in_redis(serve, redis_settings
     assert await raw.hget(entry_key, "z") == b"1"
     assert await raw.hstrlen(entry_key, "v") < len(value) // 10
     assert (await cache.lookup("big")).entry.value == value
-
-
-@contextlib.asynccontextmanager
-async def silent_server() -> AsyncIterator[int]:
-    """A TCP server that accepts connections and never answers: a hung Redis."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        for writer in held:
-            writer.close()
-        server.close()
-        await server.wait_closed()
 
 
 async def test_hung_redis_is_a_degraded_miss_and_the_breaker_stops_asking(serve, redis_settings) -> None:

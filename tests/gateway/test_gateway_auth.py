@@ -4,6 +4,7 @@ exempt, the tenant taken from the key), and on calls between services."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -255,3 +256,20 @@ async def test_auth_off_passes_everything_through(serve: Any, tmp_path: Path) ->
         await router_pb2_grpc.RouterServiceStub(channel).ListBackends(
             router_pb2.ListBackendsRequest(), metadata=((TENANT_METADATA, "t"),), timeout=5)
     assert router.tenants[-1] == "t"
+
+
+async def test_keys_are_never_logged(keyed_mesh: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
+    good, wrong = KEYS.split(",")[0].split("=")[0].strip(), "key-wrong-1234"
+    with caplog.at_level(logging.DEBUG):
+        async with httpx.AsyncClient(base_url=keyed_mesh["base_url"], timeout=10) as http:
+            for key in (good, wrong):
+                await http.get("/v1/router/backends", headers={"authorization": f"Bearer {key}"})
+                await http.post("/v1/router/complete", json={"prompt": "hi"}, headers={"authorization": f"Bearer {key}"})
+        async with grpc.aio.insecure_channel(keyed_mesh["cache_address"]) as channel:
+            with pytest.raises(grpc.aio.AioRpcError):
+                await cache_pb2_grpc.CacheServiceStub(channel).Lookup(
+                    cache_pb2.LookupRequest(key="k"), metadata=(("authorization", f"Bearer {wrong}"),), timeout=5)
+    assert caplog.records  # something was logged at all
+    for record in caplog.records:
+        text = record.getMessage() + " " + repr(record.__dict__)
+        assert good not in text and wrong not in text, record.__dict__

@@ -3,6 +3,7 @@ errors follow the standard table, streams are SSE, /openapi.json covers it all."
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +12,7 @@ import grpc
 import httpx
 import pytest
 
+from services.gateway.settings import GatewaySettings
 from services.gateway.transcoding import TranscodingError, compile_template, mesh_routes
 from switchboard.cache.v1 import cache_pb2, cache_pb2_grpc
 from switchboard.router.v1 import router_pb2, router_pb2_grpc
@@ -90,6 +92,22 @@ def test_bad_field_is_named() -> None:
     assert err.value.field == "maxTokens"
 
 
+def test_query_parameters_fill_repeated_fields_even_once() -> None:
+    from switchboard.briefs.v1 import briefs_pb2
+
+    route = next(r for r in mesh_routes() if r.template == "/v1/briefs/owners/{owner_id}/briefs:watch")
+    one = route.build_request({"owner_id": "ann"}, [("kinds", "BRIEF_KIND_MORNING")], None)
+    assert list(one.kinds) == [briefs_pb2.BRIEF_KIND_MORNING] and one.owner_id == "ann"
+    two = route.build_request({"owner_id": "ann"}, [("kinds", "BRIEF_KIND_MORNING"), ("kinds", "BRIEF_KIND_EVENING")], None)
+    assert list(two.kinds) == [briefs_pb2.BRIEF_KIND_MORNING, briefs_pb2.BRIEF_KIND_EVENING]
+    # The path variable wins over the same field in the query; a scalar given twice is an error.
+    assert route.build_request({"owner_id": "ann"}, [("owner_id", "bob")], None).owner_id == "ann"
+    tasks = next(r for r in mesh_routes() if r.template == "/v1/briefs/owners/{owner_id}/tasks" and r.http_method == "GET")
+    with pytest.raises(TranscodingError) as err:
+        tasks.build_request({"owner_id": "ann"}, [("page_size", "1"), ("page_size", "2")], None)
+    assert err.value.field == "page_size"
+
+
 async def test_unary_route_with_path_variable(gateway: httpx.AsyncClient) -> None:
     reply = await gateway.post("/v1/router/backends/b1:setBreakerState", json={"command": "BREAKER_COMMAND_FORCE_OPEN"})
     assert reply.status_code == 200
@@ -160,3 +178,37 @@ async def test_openapi_document(gateway: httpx.AsyncClient) -> None:
     # every $ref resolves
     refs = {m for m in json.dumps(doc).split('"') if m.startswith("#/components/schemas/")}
     assert refs and all(r.removeprefix("#/components/schemas/") in schemas for r in refs)
+
+
+class _Failing(cache_pb2_grpc.CacheServiceServicer):
+    """Lookup fails with the status code its key names; key "slow" takes 5 s."""
+
+    async def Lookup(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        if request.key == "slow":
+            await asyncio.sleep(5)
+            return cache_pb2.LookupResponse()
+        await context.abort(grpc.StatusCode[request.key], f"failed with {request.key}")
+
+
+STANDARD_TABLE = {  # the issue's table (google.rpc.Code's HTTP mapping)
+    "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "OUT_OF_RANGE": 400, "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403, "NOT_FOUND": 404, "ALREADY_EXISTS": 409, "ABORTED": 409, "RESOURCE_EXHAUSTED": 429,
+    "CANCELLED": 499, "UNKNOWN": 500, "INTERNAL": 500, "DATA_LOSS": 500, "UNIMPLEMENTED": 501,
+    "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504,
+}
+
+
+async def test_every_grpc_code_maps_by_the_standard_table(serve: Any, tmp_path: Any) -> None:
+    cache = await serve("cache", app=GrpcApp(
+        service_names=["switchboard.cache.v1.CacheService"],
+        servicers=[(cache_pb2_grpc.add_CacheServiceServicer_to_server, _Failing())]))
+    gw = await serve("gateway", settings=GatewaySettings(
+        data_dir=tmp_path, cache_address=cache.address, shutdown_grace_s=1, gateway_request_timeout_s=0.5))
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw.port}", timeout=10) as http:
+        for code, status in STANDARD_TABLE.items():
+            reply = await http.get(f"/v1/cache/entries/{code}")
+            error = reply.json()["error"]
+            assert (reply.status_code, error["code"], error["status"]) == (status, status, code)
+            assert error["message"] == f"failed with {code}"
+        late = await http.get("/v1/cache/entries/slow")  # the gateway's request timeout
+    assert late.status_code == 504 and late.json()["error"]["status"] == "DEADLINE_EXCEEDED"
