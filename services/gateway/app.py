@@ -60,6 +60,7 @@ class GatewayApp:
             unary_timeout_s=settings.gateway_request_timeout_s,
             stream_timeout_s=settings.gateway_stream_timeout_s,
             max_body_bytes=settings.gateway_max_body_bytes,
+            stopping=self.runtime.stopping,
         )
         self.openai = OpenAIRoutes(
             self.runtime.channels,

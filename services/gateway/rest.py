@@ -64,8 +64,12 @@ class RestDispatcher:
         stream_timeout_s: float,
         max_body_bytes: int,
         first_event_wait_s: float = FIRST_EVENT_WAIT_S,
+        stopping: asyncio.Event | None = None,
     ) -> None:
         self._routes = list(routes)
+        # Set when the gateway shuts down: endless watch streams end then, with a
+        # final `event: end`, instead of holding shutdown for the whole grace.
+        self._stopping = stopping or asyncio.Event()
         self._first_event_wait_s = first_event_wait_s
         self._channels = channels
         self._unary_timeout_s = unary_timeout_s
@@ -120,9 +124,24 @@ class RestDispatcher:
             return JSONResponse(to_json(reply))
         stream = channel.unary_stream(route.grpc_path, request_serializer=serializer,
                                       response_deserializer=deserializer)
-        return await self._sse(stream(grpc_request, timeout=self._stream_timeout_s, metadata=tuple(metadata)))
+        call = stream(grpc_request, timeout=self._stream_timeout_s, metadata=tuple(metadata))
+        return await self._sse(call, endless=route.template.endswith(":watch"))
 
-    async def _sse(self, call: grpc.aio.UnaryStreamCall) -> Response:
+    async def _next(self, call: grpc.aio.UnaryStreamCall, endless: bool, pending: Any = None) -> Any:
+        """The next message (or `pending`'s); None when an endless stream must
+        end for shutdown."""
+        read = pending if pending is not None else asyncio.ensure_future(call.read())
+        if not endless:
+            return await read
+        stop = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({read, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if read.done():
+            return read.result()
+        read.cancel()
+        return None
+
+    async def _sse(self, call: grpc.aio.UnaryStreamCall, *, endless: bool = False) -> Response:
         # Wait (briefly) for the first message so an immediate failure (bad
         # input, service down) is a real HTTP status rather than a 200 with an
         # error event. A watch stream may have nothing to say for hours: past the
@@ -139,10 +158,12 @@ class RestDispatcher:
             try:
                 if not first_read.done():
                     yield ": waiting for the first event\n\n"  # an SSE comment: clients ignore it
-                message = await first_read
-                while message is not grpc.aio.EOF:
+                message = await self._next(call, endless, first_read)
+                while message is not None and message is not grpc.aio.EOF:
                     yield f"data: {json.dumps(to_json(message))}\n\n"
-                    message = await call.read()
+                    message = await self._next(call, endless)
+                if message is None:
+                    yield 'event: end\ndata: {"reason": "the gateway is shutting down; reconnect"}\n\n'
             except grpc.aio.AioRpcError as exc:
                 _, body = from_rpc_error(exc)
                 yield f"event: error\ndata: {json.dumps(body)}\n\n"
