@@ -119,6 +119,7 @@ class RouterApp:
             clock=self.clock,
             limits=Limits(max_prompt_chars=s.router_max_prompt_chars, max_tokens=s.router_max_tokens_limit),
             classifier=TopicClassifier(long_context_chars=s.router_long_context_chars),
+            telemetry=RouterTelemetry(runtime.metrics),
         )
 
     def add_to_server(self, server: grpc.aio.Server) -> None:

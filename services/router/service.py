@@ -183,6 +183,7 @@ class RouterServiceServicer(router_pb2_grpc.RouterServiceServicer):
         clock: Clock,
         limits: Limits,
         classifier: TopicClassifier,
+        telemetry: RouterTelemetry | None = None,
     ) -> None:
         # The chain is built in the app's start() (the default backends are
         # probed asynchronously); until then calls answer UNAVAILABLE.
@@ -190,7 +191,8 @@ class RouterServiceServicer(router_pb2_grpc.RouterServiceServicer):
         self._clock = clock
         self._limits = limits
         self._classifier = classifier
-        self._telemetry = RouterTelemetry()  # span attributes/events and domain metrics per request
+        # Span attributes/events and domain metrics per request.
+        self._telemetry = telemetry or RouterTelemetry()
 
     async def _ready(self, context: grpc.aio.ServicerContext) -> Chain:
         chain = self._chain()
