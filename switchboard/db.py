@@ -82,7 +82,11 @@ def run_migrations(url: str, script_location: Path, version_table: str) -> None:
 
     if is_sqlite(url):
         _prepare_sqlite_file(url)
-    engine = create_engine(sync_url(url), poolclass=NullPool)
+    # A bounded connect: a stalled database must fail this attempt fast (the
+    # caller retries) rather than hold the migration lock for the server's own
+    # authentication timeout.
+    connect_args = {} if is_sqlite(url) else {"connect_timeout": 5}
+    engine = create_engine(sync_url(url), poolclass=NullPool, connect_args=connect_args)
     try:
         # Alembic's `context`/`op` are process-wide: one migration at a time per
         # process (services started in-process by tests migrate from threads).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import time
+from datetime import time, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -60,12 +60,18 @@ def max_len(value: str, name: str, limit: int) -> list[FieldViolation]:
     return [FieldViolation(name, f"must be at most {limit} characters")] if len(value) > limit else []
 
 
+# IANA names are short ("America/Argentina/ComodRivadavia" is among the longest).
+MAX_TIME_ZONE = 64
+# A task estimate beyond this is a typo, and would overflow the microsecond column.
+MAX_ESTIMATE = timedelta(hours=1000)
+
+
 def is_time_zone(name: str) -> bool:
-    if not name or name != name.strip():
+    if not name or name != name.strip() or len(name) > MAX_TIME_ZONE:
         return False
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name no file system accepts
         return False
     return True
 
@@ -123,6 +129,8 @@ def task(t: Task, prefix: str = "task") -> list[FieldViolation]:
         found.append(FieldViolation(_path(prefix, "status"), "unknown status"))
     if t.estimated is not None and t.estimated.total_seconds() < 0:
         found.append(FieldViolation(_path(prefix, "estimated"), "must not be negative"))
+    elif t.estimated is not None and t.estimated > MAX_ESTIMATE:
+        found.append(FieldViolation(_path(prefix, "estimated"), "must be at most 1,000 hours"))
     return found
 
 

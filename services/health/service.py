@@ -158,12 +158,18 @@ def _kinds(values: Sequence[int], field: str) -> list[Kind]:
     return kinds
 
 
+# Longer than this is no heartbeat at all (and would overflow the event loop's timers).
+MAX_HEARTBEAT_S = 3600.0
+
+
 def _heartbeat(request: pb.WatchStatusRequest | pb.WatchBackendHealthRequest) -> float | None:
     if not request.HasField("heartbeat_interval"):
         return None
     seconds = _seconds(request.heartbeat_interval)
     if seconds < 0:
         raise InvalidArgument([FieldViolation("heartbeat_interval", "must not be negative")])
+    if seconds > MAX_HEARTBEAT_S:
+        raise InvalidArgument([FieldViolation("heartbeat_interval", "must be at most one hour")])
     return seconds or None
 
 

@@ -24,6 +24,7 @@ from switchboard.runtime.clock import Clock, SystemClock
 from switchboard.runtime.drain import DrainGate
 from switchboard.runtime.errors import ErrorBoundary
 from switchboard.runtime.health import SERVING, DrainingHealthServicer
+from switchboard.runtime.hygiene import RequestHygiene
 from switchboard.runtime.metrics import MeshMetrics, RpcMetrics
 from switchboard.runtime.settings import MeshSettings
 
@@ -103,8 +104,8 @@ class GrpcServer:
         self._requested_port = port
         self.health = DrainingHealthServicer(runtime.stopping)
         # Outermost first: tracing, golden-signal metrics (so refused calls
-        # count too), the drain gate, then auth and the caller's, then the
-        # error boundary right around the servicer.
+        # count too), the drain gate, auth, input hygiene (never-valid values),
+        # the caller's, then the error boundary right around the servicer.
         self._gate = DrainGate()
         from switchboard.runtime.auth import auth_interceptors  # API keys, only when configured
 
@@ -112,6 +113,7 @@ class GrpcServer:
             RpcMetrics(runtime.meter_provider),
             self._gate,
             *auth_interceptors(runtime.settings),
+            RequestHygiene(),
             *interceptors,
             ErrorBoundary(),
         ]
