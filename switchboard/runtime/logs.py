@@ -49,10 +49,22 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         extra = {k: v for k, v in vars(record).items() if k not in _STANDARD}
-        ids = _trace_ids()
-        if ids:
-            extra["trace_id"] = ids["trace_id"]
+        extra.update(_trace_ids())
         return line + ("" if not extra else " " + " ".join(f"{k}={v}" for k, v in extra.items()))
+
+
+class DemoteDetachNoise(logging.Filter):
+    """OpenTelemetry logs "Failed to detach context" at ERROR, with a traceback,
+    whenever an instrumented stream is closed from another task (a caller
+    cancelling a stream): opentelemetry-python-contrib#2357, log-only, nothing
+    is lost. Shown at DEBUG instead, so real errors stay visible."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("Failed to detach context"):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            record.exc_info = record.exc_info if logging.getLogger().isEnabledFor(logging.DEBUG) else None
+            return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return True
 
 
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
@@ -63,5 +75,8 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Library chatter at INFO (uvicorn access lines, httpx requests) is noise here.
+    context_logger = logging.getLogger("opentelemetry.context")
+    if not any(isinstance(f, DemoteDetachNoise) for f in context_logger.filters):
+        context_logger.addFilter(DemoteDetachNoise())
     for noisy in ("httpx", "httpcore", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

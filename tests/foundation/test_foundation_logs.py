@@ -105,3 +105,31 @@ async def test_server_spans_carry_the_trace_into_the_logs(json_log, tmp_path) ->
     assert line["span_id"] == format(spans[0].context.span_id, "016x")
     # Health probes are not traced (noise).
     assert not [s for s in exporter.get_finished_spans() if "grpc.health" in s.name]
+
+
+def test_upstream_detach_noise_is_demoted_not_hidden(caplog: pytest.LogCaptureFixture) -> None:
+    """opentelemetry-python-contrib#2357: log-only noise, kept at DEBUG."""
+    import logging
+
+    from switchboard.runtime.logs import DemoteDetachNoise
+
+    noisy = logging.getLogger("opentelemetry.context")
+    noisy.addFilter(DemoteDetachNoise())
+    root = logging.getLogger()
+    old = root.level
+    try:
+        root.setLevel(logging.INFO)
+        with caplog.at_level(logging.INFO):
+            noisy.error("Failed to detach context")
+            noisy.error("something else broke")
+        messages = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "opentelemetry.context"]
+        assert messages == [("ERROR", "something else broke")]
+        caplog.clear()
+        root.setLevel(logging.DEBUG)
+        with caplog.at_level(logging.DEBUG):
+            noisy.error("Failed to detach context")
+        assert [(r.levelname, r.getMessage()) for r in caplog.records] == [("DEBUG", "Failed to detach context")]
+    finally:
+        root.setLevel(old)
+        for f in [f for f in noisy.filters if isinstance(f, DemoteDetachNoise)]:
+            noisy.removeFilter(f)
