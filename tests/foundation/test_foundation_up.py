@@ -14,6 +14,7 @@ from pathlib import Path
 import psutil
 
 from foundation_support import REPO, clean_env, run_process
+from switchboard.testing.mesh_files import read_up_table
 from switchboard.clients.mesh_status import service_status
 from switchboard.mesh import BY_NAME, SERVICES
 from switchboard.runtime.settings import MeshSettings
@@ -21,23 +22,6 @@ from switchboard.testing.infra import free_port
 
 NAMES = [s.name for s in SERVICES]
 
-
-async def _read_table(stdout: asyncio.StreamReader, seen: list[str]) -> dict[str, list[str]]:
-    """Reads stdout up to the table's last row: {service: [address, status, pid]}."""
-    rows: dict[str, list[str]] = {}
-    in_table = False
-    while len(rows) < len(NAMES):
-        raw = await stdout.readline()
-        if not raw:
-            raise AssertionError("stdout closed before the table:\n" + "".join(seen))
-        line = raw.decode()
-        seen.append(line)
-        cells = line.split()
-        if cells[:4] == ["service", "address", "status", "pid"]:
-            in_table = True
-        elif in_table and cells and cells[0] in NAMES:
-            rows[cells[0]] = cells[1:]
-    return rows
 
 
 def _children_named(supervisor_pid: int, module: str) -> list[int]:
@@ -83,7 +67,7 @@ async def test_up_serves_all_six_restarts_a_killed_child_and_stops_cleanly(tmp_p
     try:
         started = time.monotonic()
         try:
-            table = await asyncio.wait_for(_read_table(up.stdout, stdout_seen), 60)
+            table = await asyncio.wait_for(read_up_table(up.stdout, stdout_seen), 60)
         except TimeoutError:
             raise AssertionError(
                 "no table within 60 s\nstdout:\n" + "".join(stdout_seen) + "\nstderr:\n" + "".join(stderr_seen)

@@ -19,6 +19,7 @@ import grpc
 import psutil
 
 from monitor_support import REPO, WebhookReceiver, clean_env, status_stream
+from switchboard.testing.mesh_files import read_up_table
 from switchboard.clients.mesh_status import service_status
 from switchboard.mesh import BY_NAME, SERVICES
 from switchboard.monitor.v1 import monitor_pb2 as pb
@@ -32,22 +33,6 @@ CACHE = "service:cache"
 # starting (several seconds on a busy host) must not be killed for it.
 GRACE_S = 15.0
 
-
-async def _read_table(stdout: asyncio.StreamReader, seen: list[str]) -> dict[str, list[str]]:
-    rows: dict[str, list[str]] = {}
-    in_table = False
-    while len(rows) < len(NAMES):
-        raw = await stdout.readline()
-        if not raw:
-            raise AssertionError("stdout closed before the table:\n" + "".join(seen))
-        line = raw.decode()
-        seen.append(line)
-        cells = line.split()
-        if cells[:4] == ["service", "address", "status", "pid"]:
-            in_table = True
-        elif in_table and cells and cells[0] in NAMES:
-            rows[cells[0]] = cells[1:]
-    return rows
 
 
 def _alive(pid: int) -> bool:
@@ -100,7 +85,7 @@ async def test_supervisor_restarts_a_sigstopped_child_the_monitor_reports(tmp_pa
     pids: set[int] = set()
     try:
         try:
-            table = await asyncio.wait_for(_read_table(up.stdout, stdout_seen), 90)
+            table = await asyncio.wait_for(read_up_table(up.stdout, stdout_seen), 90)
         except TimeoutError:
             raise AssertionError("no table\n" + "".join(stdout_seen) + "".join(stderr_seen)) from None
         pids = {int(row[2]) for row in table.values()}

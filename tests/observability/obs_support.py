@@ -9,7 +9,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +21,9 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metric
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.trace.v1 import trace_pb2
+from prometheus_client.parser import text_string_to_metric_families
 
+from switchboard.testing.infra import free_port  # noqa: F401  (re-exported for the tests)
 from switchboard.clients.health import check_address
 from switchboard.mesh import BY_NAME
 
@@ -32,11 +33,6 @@ SERVER = trace_pb2.Span.SPAN_KIND_SERVER
 CLIENT = trace_pb2.Span.SPAN_KIND_CLIENT
 INTERNAL = trace_pb2.Span.SPAN_KIND_INTERNAL
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _value(v: common_pb2.AnyValue) -> Any:
@@ -146,12 +142,14 @@ class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
 
 
 @contextlib.asynccontextmanager
-async def running_collector() -> Any:
+async def running_collector(address: str = "127.0.0.1:0") -> Any:
+    """A collector on `address` (a free port by default). Raises RuntimeError
+    when the address cannot be bound."""
     collector = Collector()
-    server = grpc.aio.server()
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Traces(collector), server)
     metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(collector), server)
-    collector.port = server.add_insecure_port("127.0.0.1:0")
+    collector.port = server.add_insecure_port(address)
     await server.start()
     try:
         yield collector
@@ -265,3 +263,118 @@ async def processes() -> Any:
 
 def parent_of(span: Span, spans: Iterable[Span]) -> Span | None:
     return next((s for s in spans if s.span_id == span.parent_id and s.trace_id == span.trace_id), None)
+
+
+# --- the mesh's request path -----------------------------------------------------------
+
+ROUTER_GENERATE = "/switchboard.router.v1.RouterService/Generate"
+
+
+def write_backends(path: Path, url: str, names: tuple[str, ...], api_key_env: str = "") -> Path:
+    """The router's TOML file: OpenAI-compatible backends at `url`, in priority order."""
+    key = f'api_key_env = "{api_key_env}"\n' if api_key_env else ""
+    tables = [
+        f'[[backends]]\nname = "{name}"\nkind = "openai"\nbase_url = "{url}"\nmodel = "{name}-model"\n'
+        f"priority = {10 * (i + 1)}\n{key}"
+        for i, name in enumerate(names)
+    ]
+    path.write_text("\n".join(tables))
+    return path
+
+
+def one(spans: Iterable[Span], service: str, name: str, kind: int) -> Span:
+    found = [s for s in spans if s.service == f"switchboard-{service}" and s.name == name and s.kind == kind]
+    assert len(found) == 1, (service, name, kind, list(spans))
+    return found[0]
+
+
+def backend_calls(spans: Iterable[Span]) -> list[Span]:
+    """The router's HTTP calls to backends (httpx CLIENT spans)."""
+    return [s for s in spans if s.service == "switchboard-router" and s.kind == CLIENT and s.name == "POST"]
+
+
+def background_calls(spans: Iterable[Span]) -> list[Span]:
+    """Root CLIENT spans: dependency calls made outside any request or named
+    operation (polls, probes, retries), which the sampler leaves out."""
+    return [s for s in spans if s.parent_id == "" and s.kind == CLIENT]
+
+
+# Peer deadlines long enough for a loaded test machine: these tests are about
+# traces, and a first Recommend/Lookup that misses its 25/50 ms deadline while
+# its channel connects would leave a hop out of the trace.
+PATIENT_PEERS = {
+    "SWITCHBOARD_ROUTER_RECOMMEND_DEADLINE_S": "5",
+    "SWITCHBOARD_ROUTER_CACHE_LOOKUP_DEADLINE_S": "5",
+}
+
+
+# --- scrape endpoints ------------------------------------------------------------------
+
+
+async def scrape(port: int) -> str:
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
+    assert response.status_code == 200
+    return response.text
+
+
+def samples(text: str) -> list[tuple[str, dict[str, str], float]]:
+    return [(s.name, s.labels, s.value) for fam in text_string_to_metric_families(text) for s in fam.samples]
+
+
+def value(text: str, name: str, **labels: str) -> float | None:
+    """The one sample called `name` whose labels include `labels`; None if absent."""
+    found = [v for n, lab, v in samples(text) if n == name and labels.items() <= lab.items()]
+    assert len(found) <= 1, (name, labels, found)
+    return found[0] if found else None
+
+
+# --- an OTLP/HTTP collector (http/protobuf) -------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def running_http_collector() -> Any:
+    """A collector for OTLP over HTTP (`POST /v1/traces`, `/v1/metrics`,
+    protobuf bodies), on a thread-served real socket; what arrives is handed
+    to the event loop's `Collector`."""
+    import gzip  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: PLC0415
+
+    collector = Collector()
+    loop = asyncio.get_running_loop()
+    kinds = {"/v1/traces": (trace_service_pb2.ExportTraceServiceRequest, collector.add_spans,
+                            trace_service_pb2.ExportTraceServiceResponse),
+             "/v1/metrics": (metrics_service_pb2.ExportMetricsServiceRequest, collector.add_metrics,
+                             metrics_service_pb2.ExportMetricsServiceResponse)}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            if self.headers.get("content-encoding") == "gzip":
+                body = gzip.decompress(body)
+            kind = kinds.get(self.path)
+            if kind is None or self.headers.get("content-type") != "application/x-protobuf":
+                self.send_error(404 if kind is None else 415)
+                return
+            request_type, add, response_type = kind
+            loop.call_soon_threadsafe(add, request_type.FromString(body))
+            reply = response_type().SerializeToString()
+            self.send_response(200)
+            self.send_header("content-type", "application/x-protobuf")
+            self.send_header("content-length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    collector.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield collector
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import statistics
 import sys
 import time
@@ -26,6 +25,8 @@ import grpc
 import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from switchboard.testing.infra import free_port  # noqa: F401  (re-exported for the tests)
+from switchboard.testing.mesh_files import write_backends  # noqa: F401
 from switchboard.router.v1 import router_pb2, router_pb2_grpc
 from switchboard.testing.fake_backend import FakeBackend
 
@@ -63,11 +64,6 @@ def percentiles(samples: Sequence[float]) -> dict[str, float]:
 
 
 # -- environment and processes -------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def clean_env(**overrides: str) -> dict[str, str]:
@@ -217,26 +213,6 @@ def sample(pid: int, listen_port: int | None = None, pool_port: int | None = Non
 
 # -- fake backends and the router's configuration -------------------------------
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(value)
-
-
-def write_backends(path: Path, tables: Sequence[Mapping[str, Any]]) -> Path:
-    lines: list[str] = []
-    for table in tables:
-        lines.append("[[backends]]")
-        lines.extend(f"{k} = {_toml_value(v)}" for k, v in table.items())
-        lines.append("")
-    path.write_text("\n".join(lines))
-    return path
 
 
 def backend_table(name: str, url: str, *, priority: int = 10, first_token_s: float = 5.0,

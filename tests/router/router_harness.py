@@ -5,7 +5,6 @@ streams read to their end (events plus final status)."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,8 @@ from typing import Any
 import grpc
 
 from services.router.settings import RouterSettings
+from switchboard.testing.infra import free_port  # noqa: F401  (re-exported for the tests)
+from switchboard.testing.mesh_files import write_backends  # noqa: F401
 from switchboard.learning.v1 import learning_pb2 as L
 from switchboard.learning.v1 import learning_pb2_grpc
 from switchboard.router.v1 import router_pb2, router_pb2_grpc
@@ -24,33 +25,6 @@ from switchboard.testing.fake_backend import FakeBackend
 
 CLOSED = "127.0.0.1:1"  # nothing listens here: a peer that is down
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(value)
-
-
-def write_backends(path: Path, tables: Sequence[Mapping[str, Any]]) -> Path:
-    lines: list[str] = []
-    for table in tables:
-        lines.append("[[backends]]")
-        lines.extend(f"{k} = {_toml_value(v)}" for k, v in table.items())
-        lines.append("")
-    path.write_text("\n".join(lines))
-    return path
 
 
 def fake_table(name: str, fake: FakeBackend, *, kind: str = "openai", priority: int = 10,
