@@ -9,6 +9,7 @@ from typing import Any
 from pydantic_settings import BaseSettings
 
 from switchboard.mesh import SERVICES
+from switchboard.runtime.auth import ApiKeySettings
 from switchboard.runtime.entry import app_module
 from switchboard.runtime.settings import ENV_PREFIX, MeshSettings
 
@@ -16,7 +17,8 @@ from switchboard.runtime.settings import ENV_PREFIX, MeshSettings
 def rows() -> list[tuple[str, str, str, str]]:
     """(variable, default, used by, description) for every setting, shared first."""
     seen: dict[str, tuple[str, str, str, str]] = {}
-    classes: list[tuple[str, type[BaseSettings]]] = [("all", MeshSettings)]
+    # API keys are read by every service (gRPC interceptor) and the gateway.
+    classes: list[tuple[str, type[BaseSettings]]] = [("all", MeshSettings), ("all", ApiKeySettings)]
     classes += [(e.name, app_module(e).SETTINGS) for e in SERVICES]
     for owner, cls in classes:
         for name, field in cls.model_fields.items():
