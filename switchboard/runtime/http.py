@@ -19,6 +19,12 @@ from switchboard.runtime.telemetry import wrap_asgi
 UNTRACED_PATHS = ("/healthz", "/readyz")
 
 
+# Longer than common clients' idle expiry (httpx 5 s, browsers ~60 s), shorter
+# than typical load balancers' (AWS ALB 60 s default is the idle timeout of the
+# *balancer*, which should be the shorter one: raise it there if needed).
+KEEP_ALIVE_S = 75
+
+
 class HttpApp(Protocol):
     """An HTTP service as the bootstrap sees it."""
 
@@ -67,6 +73,10 @@ class HttpServer:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=int(self._runtime.settings.shutdown_grace_s),
+            # The server must outlast its clients' idle connections: with uvicorn's
+            # 5 s default, equal to httpx's keep-alive expiry, a client can reuse
+            # a connection just as the server closes it (a ReadError).
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
         self._server = _Uvicorn(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
