@@ -19,9 +19,9 @@ from switchboard.runtime.telemetry import wrap_asgi
 UNTRACED_PATHS = ("/healthz", "/readyz")
 
 
-# Longer than common clients' idle expiry (httpx 5 s, browsers ~60 s), shorter
-# than typical load balancers' (AWS ALB 60 s default is the idle timeout of the
-# *balancer*, which should be the shorter one: raise it there if needed).
+# Idle keep-alive of the server. It must be longer than the idle timeout of
+# whatever calls it (httpx 5 s, load balancers typically 60 s), so the caller,
+# never the server, closes an idle connection.
 KEEP_ALIVE_S = 75
 
 
