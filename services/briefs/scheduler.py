@@ -28,6 +28,7 @@ from services.briefs.model import BRIEF_KINDS, Brief, BriefKind, OwnerSettings, 
 from services.briefs.store import BriefStore, ScheduledOwner
 from services.briefs.watch import BriefFeed
 from switchboard.runtime.clock import Clock
+from switchboard.runtime.telemetry import tracer
 
 log = logging.getLogger("switchboard.briefs.scheduler")
 
@@ -132,7 +133,10 @@ class BriefScheduler:
         for slot in slots:
             if (slot.kind, slot.date) in have:
                 continue
-            brief = await self._maker.make(owner.scope, slot.kind, slot.at, settings=owner.settings)
+            # A trace of its own (not a request's): its calls to learning and the router are children.
+            kind = {"switchboard.brief.kind": slot.kind.label}
+            with tracer().start_as_current_span("briefs.scheduled_brief", attributes=kind):
+                brief = await self._maker.make(owner.scope, slot.kind, slot.at, settings=owner.settings)
             saved = await self._store.insert_brief(owner.scope, brief)
             if saved is None:
                 continue  # another run or replica stored it first

@@ -164,6 +164,7 @@ class Start:
     routing_reason: str
     degraded: bool
     degraded_reason: str
+    recommendation: tuple[str, ...] = ()  # learning's order when it was used (best first); () when not
 
 
 @dataclass(frozen=True)
@@ -381,6 +382,7 @@ class _Run:
         self.answer = _Answer()
         self.notes: list[str] = []  # degraded peers, for the start event
         self.routing_reason = ""
+        self.recommendation: tuple[str, ...] = ()
         self.key: str | None = None
         self.cache_missed_cleanly = False
 
@@ -436,6 +438,7 @@ class _Run:
                 if recommendation.order is not None:
                     order = self._merge(recommendation.order, candidates)
                     self.routing_reason = f"recommended by learning for topic {req.topic}"
+                    self.recommendation = tuple(recommendation.order)
                 else:
                     self.notes.append(recommendation.degraded_reason)
         finally:
@@ -695,6 +698,7 @@ class _Run:
             routing_reason=reason,
             degraded=bool(notes),
             degraded_reason="; ".join(notes),
+            recommendation=self.recommendation,
         )
 
     # -- endings --

@@ -6,12 +6,15 @@ events on the Generate/Complete server span, and the router's domain metrics
 call's server span is current:
 - Start: the backend chosen and why (`switchboard.backend`,
   `switchboard.backend.reason`: "recommended by learning for topic …",
-  "static priority order", "pinned by the caller", "cached answer"), cache hit,
+  "static priority order", "pinned by the caller", "cached answer"), the
+  recommendation used (`switchboard.recommendation`: learning's top backend,
+  "" when its order was not used; `.order`: the whole order), cache hit,
   topic, request id, degraded, and the GenAI request attributes;
 - Switch (mid-stream): a `switchboard.backend_switch` span event (from, to, reason);
 - Done / Failed: one `switchboard.attempt` span event per attempt (outcome,
-  detail, and for each one the chain moved on from, `switchboard.fallback.reason`
-  and `.to`), the attempts and fallbacks counters; on Done the GenAI usage
+  detail, the backend's breaker state when the request ended, and for each
+  one the chain moved on from, `switchboard.fallback.reason` and `.to`), the
+  attempts and fallbacks counters; on Done the GenAI usage
   attributes, tokens, time to first token and the router's own overhead.
 `breaker_transition` is a breaker's `on_transition` listener (state gauge,
 transitions counter, and a span event on the call that tripped it).
@@ -25,6 +28,8 @@ from services.router.breaker import BreakerState, Transition
 from services.router.chain import AttemptReport, Chain, Done, Event, Failed, Start, Switch
 from switchboard.runtime import telemetry as t
 from switchboard.runtime.metrics import MeshMetrics
+
+RECOMMENDATION_ORDER = "switchboard.recommendation.order"  # learning's whole order, best first
 
 
 class RouterTelemetry:
@@ -47,6 +52,8 @@ class RouterTelemetry:
                 t.CACHE_HIT: event.cache_hit,
                 t.TOPIC: event.topic,
                 t.DEGRADED: event.degraded,
+                t.RECOMMENDATION: event.recommendation[0] if event.recommendation else "",
+                RECOMMENDATION_ORDER: list(event.recommendation),
                 t.GEN_AI_OPERATION_NAME: "chat",
                 t.GEN_AI_SYSTEM: self._system(chain, event.backend),
                 t.GEN_AI_REQUEST_MODEL: event.model,
@@ -59,11 +66,11 @@ class RouterTelemetry:
                 "switchboard.switch.continuation": event.continuation,
             })
         elif isinstance(event, Done | Failed):
-            self._attempts(span, event.attempts)
+            self._attempts(span, event.attempts, chain)
             if isinstance(event, Done):
                 self._done(span, event, chain)
 
-    def _attempts(self, span: trace.Span, attempts: tuple[AttemptReport, ...]) -> None:
+    def _attempts(self, span: trace.Span, attempts: tuple[AttemptReport, ...], chain: Chain | None) -> None:
         for number, report in enumerate(attempts, start=1):
             attributes: dict[str, str | int | float] = {
                 t.BACKEND: report.backend,
@@ -73,6 +80,9 @@ class RouterTelemetry:
             }
             if report.detail:
                 attributes["switchboard.attempt.detail"] = report.detail
+            lane = chain.by_name.get(report.backend) if chain is not None else None
+            if lane is not None:
+                attributes[t.BREAKER_STATE] = lane.breaker.state.value.lower()
             if report.time_to_first_token_s is not None:
                 attributes["switchboard.attempt.time_to_first_token_s"] = report.time_to_first_token_s
             following = attempts[number] if number < len(attempts) else None

@@ -23,7 +23,7 @@ from switchboard.runtime.logs import configure_logging
 from switchboard.runtime.metrics import start_metrics
 from switchboard.runtime.server import GrpcServer, Runtime
 from switchboard.runtime.settings import SettingsError, load_settings
-from switchboard.runtime.telemetry import build_resource, build_tracer_provider, instrument_libraries
+from switchboard.runtime.telemetry import build_resource, build_tracer_provider, instrument_libraries, otlp_protocol
 
 log = logging.getLogger("switchboard.entry")
 
@@ -39,6 +39,12 @@ def run_service(name: str, port: int | None = None) -> int:
     try:
         settings = load_settings(module.SETTINGS)
     except SettingsError as exc:
+        print(f"switchboard {name}: {exc}", file=sys.stderr)
+        return 2
+    try:  # an OTLP protocol we cannot speak fails here, before anything starts
+        for signal in ("traces", "metrics"):
+            otlp_protocol(signal)
+    except ValueError as exc:
         print(f"switchboard {name}: {exc}", file=sys.stderr)
         return 2
     configure_logging(name, settings.log_level, settings.log_format)

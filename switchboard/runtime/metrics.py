@@ -4,9 +4,10 @@ their export.
 Export (a service process sets this up in `switchboard.runtime.entry`):
 - a Prometheus scrape endpoint, `GET http://<host>:<port>/metrics`, when
   `SWITCHBOARD_<SVC>_METRICS_PORT` is set (0, the default, means none);
-- OTLP/gRPC every `OTEL_METRIC_EXPORT_INTERVAL` ms (default 60000) when
+- OTLP every `OTEL_METRIC_EXPORT_INTERVAL` ms (default 60000) when
   `OTEL_EXPORTER_OTLP_ENDPOINT` (or `…_METRICS_ENDPOINT`) is set and neither
-  `OTEL_METRICS_EXPORTER=none` nor `OTEL_SDK_DISABLED=true`;
+  `OTEL_METRICS_EXPORTER=none` nor `OTEL_SDK_DISABLED=true`, over gRPC or
+  HTTP as `OTEL_EXPORTER_OTLP_PROTOCOL` (or `…_METRICS_PROTOCOL`) says;
 - neither: no meter provider at all, every instrument is a no-op.
 
 Golden signals, recorded by `RpcMetrics`, the server interceptor the bootstrap
@@ -73,6 +74,7 @@ from switchboard.runtime.telemetry import (
     GEN_AI_SYSTEM,
     GEN_AI_TOKEN_TYPE,
     OUTCOME,
+    otlp_protocol,
     sdk_disabled,
 )
 
@@ -160,13 +162,24 @@ def start_metrics(
 ) -> MetricsExport:
     """Builds the meter provider with the readers that are configured, and
     starts the scrape endpoint (a daemon thread) when `scrape_port` is set.
-    Raises OSError when the port cannot be bound."""
+    Raises OSError when the port cannot be bound, ValueError on an
+    unsupported OTLP protocol."""
     readers: list[MetricReader] = list(extra_readers)
     if exporter_configured(env):
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter  # noqa: PLC0415
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader  # noqa: PLC0415
 
-        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
+        exporter: Any
+        if otlp_protocol("metrics", env) == "http/protobuf":
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # noqa: PLC0415
+
+            exporter = OTLPMetricExporter()
+        else:
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (  # noqa: PLC0415
+                OTLPMetricExporter as GrpcMetricExporter,
+            )
+
+            exporter = GrpcMetricExporter()
+        readers.append(PeriodicExportingMetricReader(exporter))
     server = thread = None
     bound = 0
     if scrape_port:

@@ -5,9 +5,11 @@ Spans are always created (so trace ids reach the logs and propagate to peers), b
 exported only when the standard `OTEL_EXPORTER_OTLP_ENDPOINT` (or the traces-only
 variant) is set; otherwise nothing is exported and nothing is said about it.
 `OTEL_TRACES_EXPORTER=none` or `OTEL_SDK_DISABLED=true` turn export off even
-with an endpoint. The exporter is OTLP over gRPC (`OTEL_EXPORTER_OTLP_PROTOCOL=grpc`,
-what Jaeger and the OpenTelemetry collector take on 4317); the exporter reads the
-other `OTEL_EXPORTER_OTLP_*` variables (headers, timeout, insecure) itself.
+with an endpoint. `OTEL_EXPORTER_OTLP_PROTOCOL` (or `…_TRACES_PROTOCOL`) picks
+the transport: `grpc` (the default; Jaeger and the OpenTelemetry collector take
+it on 4317) or `http/protobuf` (4318); anything else fails start-up. The exporter
+reads the other `OTEL_EXPORTER_OTLP_*` variables (headers, timeout, insecure,
+certificates) itself.
 
 The resource's `service.name` is `switchboard-<svc>`, unless
 `OTEL_RESOURCE_ATTRIBUTES` names one, unless `OTEL_SERVICE_NAME` does;
@@ -21,6 +23,15 @@ health is left out), HTTP client calls through httpx (backends, probes; the W3C
 from `switchboard.db.create_engine_for`, and the gateway's HTTP requests (ASGI).
 Context crosses every hop as W3C trace context in gRPC metadata / HTTP headers.
 
+What is not traced: a dependency call made outside any request or named
+operation (a root CLIENT span: health watches, monitor probes, the router's
+monitor subscription and its retries, housekeeping SQL) is not sampled, so
+background polling does not bury the requests in Jaeger. Background work worth
+a trace opens its own INTERNAL span (`start_linked_span`, or
+`tracer().start_as_current_span`), and its calls are traced under it. Such
+dropped spans still have ids (log lines carry them); setting the standard
+`OTEL_TRACES_SAMPLER` replaces this rule with the SDK's sampler.
+
 Domain code annotates the current span with the attribute names below
 (`trace.get_current_span().set_attribute(BACKEND, name)`), and links background
 work to the request that caused it with `capture_context` / `start_linked_span`.
@@ -30,7 +41,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
+import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -42,6 +55,7 @@ from opentelemetry.propagate import inject
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 
 from switchboard import __version__
@@ -120,17 +134,72 @@ def build_resource(service: str, env: Mapping[str, str] = os.environ) -> Resourc
     return Resource.create(attributes)
 
 
+class _NoBackgroundCalls(Sampler):
+    """The root-span rule (see the module docstring): a request (SERVER) or a
+    named operation (INTERNAL, …) starts a trace; a lone dependency call (CLIENT) does not."""
+
+    def should_sample(
+        self,
+        parent_context: Any,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Any = None,
+        links: Any = None,
+        trace_state: Any = None,
+    ) -> SamplingResult:
+        if kind is SpanKind.CLIENT:
+            return SamplingResult(Decision.DROP)
+        return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+
+    def get_description(self) -> str:
+        return "NoBackgroundCalls"
+
+
+def build_sampler(env: Mapping[str, str] = os.environ) -> Sampler | None:
+    """Children follow their parent's decision (local or remote); roots follow
+    `_NoBackgroundCalls`. None when `OTEL_TRACES_SAMPLER` is set: the SDK then
+    builds the standard sampler it names."""
+    if env.get("OTEL_TRACES_SAMPLER", "").strip():
+        return None
+    return ParentBased(root=_NoBackgroundCalls())
+
+
+OTLP_PROTOCOLS = ("grpc", "http/protobuf")
+
+
+def otlp_protocol(signal: str, env: Mapping[str, str] = os.environ) -> str:
+    """The OTLP transport for `signal` ("traces", "metrics"):
+    `OTEL_EXPORTER_OTLP_<SIGNAL>_PROTOCOL`, else `OTEL_EXPORTER_OTLP_PROTOCOL`,
+    else grpc. Raises ValueError on a protocol switchboard cannot speak."""
+    name = f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL"
+    if not env.get(name, "").strip():
+        name = "OTEL_EXPORTER_OTLP_PROTOCOL"
+    value = env.get(name, "").strip().lower() or "grpc"
+    if value not in OTLP_PROTOCOLS:
+        raise ValueError(f"{name}={value!r} is not supported; use one of {', '.join(OTLP_PROTOCOLS)}")
+    return value
+
+
 def build_tracer_provider(
     service: str, env: Mapping[str, str] = os.environ, resource: Resource | None = None
 ) -> TracerProvider:
-    """A provider for `service`, exporting over OTLP/gRPC only when configured."""
-    provider = TracerProvider(resource=resource or build_resource(service, env))
+    """A provider for `service`, exporting over OTLP only when configured.
+    Raises ValueError on an unsupported OTLP protocol."""
+    provider = TracerProvider(resource=resource or build_resource(service, env), sampler=build_sampler(env))
     if exporter_configured(env):
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
-            OTLPSpanExporter,
-        )
+        exporter: Any
+        if otlp_protocol("traces", env) == "http/protobuf":
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: PLC0415
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+            exporter = OTLPSpanExporter()
+        else:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
+                OTLPSpanExporter as GrpcSpanExporter,
+            )
+
+            exporter = GrpcSpanExporter()
+        provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
 
 
@@ -260,17 +329,52 @@ def instrument_engine(sync_engine: Any, tracer_provider: Any = None, meter_provi
 def wrap_asgi(app: Any, tracer_provider: Any, meter_provider: Any = None, excluded: Iterable[str] = ()) -> Any:
     """`app` inside OpenTelemetry's ASGI middleware: one SERVER span per HTTP
     request (the parent of the gRPC calls made while serving it), continuing
-    an incoming `traceparent`. Paths in `excluded` (probes) are not traced."""
+    an incoming `traceparent`, and a DEBUG `http` line per request inside it
+    (`AccessLog`). Paths in `excluded` (probes) are neither traced nor logged."""
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware  # noqa: PLC0415
 
+    excluded = tuple(excluded)
     return OpenTelemetryMiddleware(
-        app,
+        AccessLog(app, excluded),
         excluded_urls=",".join(excluded) or None,
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,
         # A span per ASGI message is noise (an SSE stream would make hundreds).
         exclude_spans=["receive", "send"],
     )
+
+
+class AccessLog:
+    """One DEBUG line per HTTP request (method, path without the query, status,
+    duration), written inside the request's span so it carries its trace and
+    span ids: the HTTP counterpart of `RpcMetrics`' `rpc` line. Paths in
+    `excluded` (probes) are not logged."""
+
+    def __init__(self, app: Any, excluded: Iterable[str] = ()) -> None:
+        self._app = app
+        self._excluded = tuple(excluded)
+        self._log = logging.getLogger("switchboard.http")
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        wanted = scope.get("type") == "http" and scope.get("path") not in self._excluded
+        if not wanted or not self._log.isEnabledFor(logging.DEBUG):
+            await self._app(scope, receive, send)
+            return
+        status = 0
+
+        async def sending(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message.get("type") == "http.response.start":
+                status = int(message.get("status", 0))
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self._app(scope, receive, sending)
+        finally:
+            elapsed_ms = round((time.perf_counter() - started) * 1000, 3)
+            self._log.debug("http", extra={"method": scope.get("method", ""), "path": scope.get("path", ""),
+                                           "status": status, "duration_ms": elapsed_ms})
 
 
 # --- background work linked to the requests that caused it ---

@@ -6,49 +6,39 @@ it, each under its service's name. A fallback shows both attempts."""
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import grpc
 import httpx
+from google.type import timeofday_pb2
 
 from obs_support import (
     CLIENT,
+    INTERNAL,
+    PATIENT_PEERS,
+    ROUTER_GENERATE,
     SERVER,
     Span,
+    background_calls,
+    backend_calls,
     base_env,
     free_port,
+    one,
     parent_of,
     processes,
     running_collector,
     start_process,
     tracing_env,
+    write_backends,
 )
+from switchboard.briefs.v1 import briefs_pb2, briefs_pb2_grpc
 from switchboard.testing.fake_backend import FakeBackend
 
-ROUTER = "/switchboard.router.v1.RouterService/"
-GENERATE = ROUTER + "Generate"
+GENERATE = ROUTER_GENERATE
 LOOKUP = "/switchboard.cache.v1.CacheService/Lookup"
 RECOMMEND = "/switchboard.learning.v1.LearningService/Recommend"
-
-
-def write_backends(path: Path, url: str, names: tuple[str, ...]) -> Path:
-    """The router's TOML file: OpenAI-compatible backends at `url`, in priority order."""
-    tables = [
-        f'[[backends]]\nname = "{name}"\nkind = "openai"\nbase_url = "{url}"\nmodel = "{name}-model"\n'
-        f"priority = {10 * (i + 1)}\n"
-        for i, name in enumerate(names)
-    ]
-    path.write_text("\n".join(tables))
-    return path
-
-
-def one(spans: list[Span], service: str, name: str, kind: int) -> Span:
-    found = [s for s in spans if s.service == f"switchboard-{service}" and s.name == name and s.kind == kind]
-    assert len(found) == 1, (service, name, kind, spans)
-    return found[0]
-
-
-def backend_calls(spans: list[Span]) -> list[Span]:
-    return [s for s in spans if s.service == "switchboard-router" and s.kind == CLIENT and s.name == "POST"]
 
 
 async def test_one_rest_call_is_one_trace_from_the_gateway_to_the_backend(tmp_path: Path) -> None:
@@ -56,12 +46,12 @@ async def test_one_rest_call_is_one_trace_from_the_gateway_to_the_backend(tmp_pa
         ports = {name: free_port() for name in ("cache", "learning", "router", "gateway", "monitor")}
         router_metrics = free_port()
         config = write_backends(tmp_path / "switchboard.toml", fake.url, ("primary", "secondary"))
-        env = base_env(tmp_path, **tracing_env(collector), SWITCHBOARD_CONFIG=str(config),
+        env = base_env(tmp_path, **tracing_env(collector), **PATIENT_PEERS, SWITCHBOARD_CONFIG=str(config),
                        SWITCHBOARD_ROUTER_METRICS_PORT=str(router_metrics),
                        **{f"SWITCHBOARD_{name.upper()}_PORT": str(port) for name, port in ports.items()})
         for name in ("cache", "learning", "router", "gateway"):
             started.append(await start_process(name, ports[name], env, tmp_path))
-        gateway = started[-1]
+        router, gateway = started[-2:]
 
         async def ask(question: str) -> str:
             body = {"model": "auto", "stream": True, "temperature": 0,
@@ -114,7 +104,13 @@ async def test_one_rest_call_is_one_trace_from_the_gateway_to_the_backend(tmp_pa
         assert decided["gen_ai.system"] == "openai"
         assert decided["gen_ai.request.model"] == f"{decided['switchboard.backend']}-model"
         assert decided["gen_ai.usage.input_tokens"] > 0 and decided["gen_ai.usage.output_tokens"] > 0
-        assert [a["switchboard.outcome"] for n, a in router_generate.events if n == "switchboard.attempt"] == ["SUCCESS"]
+        # Learning's recommendation was used, and is named.
+        assert decided["switchboard.backend.reason"].startswith("recommended by learning"), decided
+        order = decided["switchboard.recommendation.order"]
+        assert sorted(order) == ["primary", "secondary"]
+        assert decided["switchboard.recommendation"] == order[0] == decided["switchboard.backend"]
+        (attempt,) = [a for n, a in router_generate.events if n == "switchboard.attempt"]
+        assert attempt["switchboard.outcome"] == "SUCCESS" and attempt["switchboard.breaker.state"] == "closed"
 
         # Outcomes reach learning in the background, in a trace of their own
         # whose root links back to the request (Jaeger shows it as a reference).
@@ -152,6 +148,10 @@ async def test_one_rest_call_is_one_trace_from_the_gateway_to_the_backend(tmp_pa
         failed, answered = [a for n, a in router_generate.events if n == "switchboard.attempt"]
         assert failed["switchboard.fallback.reason"].startswith("SERVER_ERROR")
         assert failed["switchboard.fallback.to"] == answered["switchboard.backend"] != failed["switchboard.backend"]
+        # The router's log line about the failed attempt (INFO, the default level) leads to this span.
+        (line,) = [line for line in router.log_lines() if line.get("msg") == "backend attempt failed"]
+        assert (line["trace_id"], line["span_id"]) == (router_generate.trace_id, router_generate.span_id)
+        assert line["backend"] == failed["switchboard.backend"]
 
         # The router's domain metrics, on its scrape endpoint.
         async with httpx.AsyncClient() as client:
@@ -161,16 +161,55 @@ async def test_one_rest_call_is_one_trace_from_the_gateway_to_the_backend(tmp_pa
                      "switchboard_router_fallbacks_total", "rpc_server_call_duration_seconds_bucket"):
             assert f"\n{name}{{" in text, name
 
+        # No background noise: the router's monitor subscription (the monitor is
+        # not running, so it retries) and other lone dependency calls make no traces.
+        assert background_calls(collector.spans) == [], background_calls(collector.spans)
+
+
+BRIEF_PEERS = (("learning", "/switchboard.learning.v1.LearningService/GetTimeSaved"),
+               ("router", "/switchboard.router.v1.RouterService/Complete"))
+
+
+def brief_trace(spans: list[Span], root: Span) -> list[Span]:
+    """The spans of `root`'s trace once they cover briefs → learning, briefs →
+    router and the router's backend call; [] until then."""
+    spans = [s for s in spans if s.trace_id == root.trace_id]
+    hops = {(s.service, s.kind, s.name) for s in spans}
+    wanted = {("switchboard-briefs", CLIENT, rpc) for _, rpc in BRIEF_PEERS}
+    wanted |= {(f"switchboard-{peer}", SERVER, rpc) for peer, rpc in BRIEF_PEERS}
+    return spans if wanted <= hops and backend_calls(spans) else []
+
+
+def assert_brief_calls_under(root: Span, spans: list[Span]) -> None:
+    """Each peer's SERVER span is the child of a briefs CLIENT span below `root`."""
+    for peer, rpc in BRIEF_PEERS:
+        client = one(spans, "briefs", rpc, CLIENT)
+        assert parent_of(one(spans, peer, rpc, SERVER), spans) == client
+        ancestor: Span | None = client
+        while ancestor is not None and ancestor != root:
+            ancestor = parent_of(ancestor, spans)
+        assert ancestor == root, (rpc, spans)
+
+
+def zone_away_from_midnight() -> str:
+    """A zone whose local date stays the same for the next minutes."""
+    for name in ("UTC", "Asia/Tokyo", "America/Los_Angeles", "Europe/Berlin", "Australia/Sydney"):
+        local = datetime.now(ZoneInfo(name))
+        if time(1, 0) <= local.time() < time(23, 50):
+            return name
+    raise AssertionError("every candidate zone is near midnight")
+
 
 async def test_a_brief_generation_is_one_trace_through_learning_and_the_router(tmp_path: Path) -> None:
     async with FakeBackend() as fake, running_collector() as collector, processes() as started:
         ports = {name: free_port() for name in ("cache", "learning", "router", "briefs", "gateway", "monitor")}
         config = write_backends(tmp_path / "switchboard.toml", fake.url, ("primary",))
-        env = base_env(tmp_path, **tracing_env(collector), SWITCHBOARD_CONFIG=str(config),
+        env = base_env(tmp_path, **tracing_env(collector), **PATIENT_PEERS, SWITCHBOARD_CONFIG=str(config),
+                       SWITCHBOARD_BRIEFS_SCHEDULER_TICK_S="0.5",
                        **{f"SWITCHBOARD_{name.upper()}_PORT": str(port) for name, port in ports.items()})
         for name in ("learning", "router", "briefs", "gateway"):
             started.append(await start_process(name, ports[name], env, tmp_path))
-        gateway = started[-1]
+        briefs, gateway = started[-2:]
         async with httpx.AsyncClient() as client:
             response = await client.post(f"http://{gateway.address}/v1/briefs/owners/owner-1/briefs:generate",
                                          json={"kind": "BRIEF_KIND_EVENING", "withNarrative": True}, timeout=30)
@@ -178,26 +217,33 @@ async def test_a_brief_generation_is_one_trace_through_learning_and_the_router(t
 
         generate = "/switchboard.briefs.v1.BriefService/GenerateBrief"
 
-        def brief_trace() -> list[Span]:
+        def requested() -> list[Span]:
             roots = [s for s in collector.spans if s.service == "switchboard-briefs" and s.name == generate]
-            if not roots:
-                return []
-            spans = [s for s in collector.spans if s.trace_id == roots[0].trace_id]
-            hops = {(s.service, s.kind, s.name.rsplit("/", 1)[-1]) for s in spans}
-            wanted = {("switchboard-learning", SERVER, "GetTimeSaved"), ("switchboard-router", SERVER, "Complete"),
-                      ("switchboard-gateway", CLIENT, "GenerateBrief")}
-            return spans if wanted <= hops and backend_calls(spans) else []
+            spans = brief_trace(collector.spans, roots[0]) if roots else []
+            return spans if any(s.service == "switchboard-gateway" and s.kind == CLIENT for s in spans) else []
 
-        spans = await collector.wait_for(brief_trace, what="briefs → learning and briefs → router in one trace")
+        spans = await collector.wait_for(requested, what="briefs → learning and briefs → router in one trace")
         briefs_server = one(spans, "briefs", generate, SERVER)
         assert parent_of(briefs_server, spans) == one(spans, "gateway", generate, CLIENT)
-        for peer, rpc in (("learning", "/switchboard.learning.v1.LearningService/GetTimeSaved"),
-                          ("router", "/switchboard.router.v1.RouterService/Complete")):
-            client = one(spans, "briefs", rpc, CLIENT)
-            assert parent_of(client, spans) is not None
-            assert parent_of(one(spans, peer, rpc, SERVER), spans) == client
-            # briefs' own spans (SQL, the call) sit under its GenerateBrief span.
-            ancestor = client
-            while ancestor is not None and ancestor != briefs_server:
-                ancestor = parent_of(ancestor, spans)
-            assert ancestor == briefs_server, (rpc, spans)
+        assert_brief_calls_under(briefs_server, spans)  # briefs' own spans (SQL, the calls) sit under it
+
+        # A scheduled brief (no request behind it) is one trace too, rooted at briefs' own span.
+        zone = zone_away_from_midnight()
+        evening = datetime.now(ZoneInfo(zone)) + timedelta(seconds=4)
+        async with grpc.aio.insecure_channel(briefs.address) as channel:
+            await briefs_pb2_grpc.BriefServiceStub(channel).UpdateOwnerSettings(briefs_pb2.UpdateOwnerSettingsRequest(
+                owner_id="owner-2", settings=briefs_pb2.OwnerSettings(
+                    time_zone=zone, narrative_enabled=True,
+                    evening_time=timeofday_pb2.TimeOfDay(hours=evening.hour, minutes=evening.minute,
+                                                         seconds=evening.second))))
+
+        def scheduled() -> list[Span]:
+            roots = [s for s in collector.spans if s.service == "switchboard-briefs" and s.name == "briefs.scheduled_brief"]
+            return brief_trace(collector.spans, roots[0]) if roots else []
+
+        spans = await collector.wait_for(scheduled, timeout=60, what="the scheduled brief's trace")
+        root = next(s for s in spans if s.name == "briefs.scheduled_brief")
+        assert root.parent_id == "" and root.kind == INTERNAL
+        assert root.attributes["switchboard.brief.kind"] == "evening"
+        assert_brief_calls_under(root, spans)
+        assert background_calls(collector.spans) == [], background_calls(collector.spans)

@@ -12,33 +12,23 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
-from obs_support import base_env, free_port, processes, running_collector, start_process, tracing_env
+from obs_support import (
+    base_env,
+    free_port,
+    processes,
+    running_collector,
+    scrape,
+    start_process,
+    tracing_env,
+    value,
+)
 from switchboard.cache.v1 import cache_pb2, cache_pb2_grpc
 from switchboard.runtime import metrics as m
 from switchboard.runtime.server import GrpcApp, Runtime
 from switchboard.runtime.settings import MeshSettings
 from switchboard.runtime.telemetry import build_resource
 from switchboard.testing.services import start_service
-
-
-def samples(text: str) -> list[tuple[str, dict[str, str], float]]:
-    return [(s.name, s.labels, s.value) for fam in text_string_to_metric_families(text) for s in fam.samples]
-
-
-def value(text: str, name: str, **labels: str) -> float | None:
-    """The one sample called `name` whose labels include `labels`; None if absent."""
-    found = [v for n, lab, v in samples(text) if n == name and labels.items() <= lab.items()]
-    assert len(found) <= 1, (name, labels, found)
-    return found[0] if found else None
-
-
-async def scrape(port: int) -> str:
-    async with httpx.AsyncClient() as client:
-        response = await client.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
-    assert response.status_code == 200
-    return response.text
 
 
 async def test_a_service_process_serves_golden_signals_on_its_scrape_port_and_over_otlp(tmp_path: Path) -> None:

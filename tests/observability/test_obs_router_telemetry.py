@@ -48,9 +48,11 @@ def rec() -> Iterator[Recorded]:
     yield Recorded()
 
 
-def start(backend: str = "fast", reason: str = "recommended by learning for topic code") -> Start:
+def start(backend: str = "fast", reason: str = "recommended by learning for topic code",
+          recommendation: tuple[str, ...] = ()) -> Start:
     return Start(request_id="r1", backend=backend, model=f"{backend}-model", topic="code", topic_classified=True,
-                 cache_hit=False, mock=False, routing_reason=reason, degraded=False, degraded_reason="")
+                 cache_hit=False, mock=False, routing_reason=reason, degraded=False, degraded_reason="",
+                 recommendation=recommendation)
 
 
 def test_a_request_with_a_fallback_is_described_on_its_span_and_in_metrics(rec: Recorded) -> None:
@@ -66,6 +68,7 @@ def test_a_request_with_a_fallback_is_described_on_its_span_and_in_metrics(rec: 
     attrs = dict(span.attributes or {})
     assert attrs["switchboard.backend"] == "fast"  # the one that answered
     assert attrs["switchboard.backend.reason"] == "static priority order"
+    assert attrs["switchboard.recommendation"] == "" and attrs["switchboard.recommendation.order"] == ()
     assert attrs["switchboard.cache.hit"] is False
     assert attrs["gen_ai.operation.name"] == "chat"
     assert attrs["gen_ai.request.model"] == "slow-model"
@@ -113,3 +116,12 @@ def test_breaker_transitions_set_the_gauge_count_and_mark_the_tripping_call(rec:
     (event,) = rec.span("call").events
     assert event.name == "switchboard.breaker_transition"
     assert dict(event.attributes or {})["switchboard.breaker.reason"] == "failure rate 60%"
+
+
+def test_the_recommendation_used_is_on_the_span(rec: Recorded) -> None:
+    with rec.tracer.get_tracer("t").start_as_current_span("/switchboard.router.v1.RouterService/Generate"):
+        rec.telemetry.observe(start("fast", recommendation=("fast", "slow")))
+    attrs = dict(rec.span().attributes or {})
+    assert attrs["switchboard.recommendation"] == "fast"
+    assert attrs["switchboard.recommendation.order"] == ("fast", "slow")
+    assert attrs["switchboard.backend.reason"].startswith("recommended by learning")

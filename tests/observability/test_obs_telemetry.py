@@ -4,12 +4,14 @@ and background work linked to the requests that caused it."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -20,6 +22,7 @@ from opentelemetry.trace import SpanKind
 from switchboard.runtime import metrics as m
 from switchboard.runtime import telemetry as t
 from switchboard.runtime.channels import PeerChannels
+from switchboard.runtime.logs import JsonFormatter, TextFormatter
 from switchboard.runtime.server import GrpcApp, Runtime
 from switchboard.runtime.settings import MeshSettings
 from switchboard.testing.services import start_service
@@ -180,3 +183,106 @@ def test_background_work_is_its_own_trace_linked_to_the_requests(spans: tuple[Tr
     child = finished["learning.RecordInteractions"]
     assert child.parent is not None and child.parent.span_id == batch.get_span_context().span_id
     assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+# --- what starts a trace --------------------------------------------------------------------
+
+
+def test_a_lone_dependency_call_starts_no_trace_but_requests_and_named_work_do(
+    spans: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    _, exporter = spans
+    provider = TracerProvider(sampler=t.build_sampler(env={}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    # A poll, a probe, a subscription retry: a root CLIENT span is not recorded …
+    with tracer.start_as_current_span("/grpc.health.v1.Health/Watch", kind=SpanKind.CLIENT) as poll:
+        assert not poll.is_recording()
+        # … but still has ids (for log lines), and what it propagates says "not sampled".
+        assert poll.get_span_context().is_valid and not poll.get_span_context().trace_flags.sampled
+        with tracer.start_as_current_span("below the poll") as below:
+            assert not below.is_recording()
+    # A request, or named background work, starts a trace; the calls made inside are in it.
+    for kind in (SpanKind.SERVER, SpanKind.INTERNAL):
+        with tracer.start_as_current_span(f"root {kind.name}", kind=kind):
+            with tracer.start_as_current_span("call", kind=SpanKind.CLIENT) as call:
+                assert call.is_recording()
+    # A remote parent's decision is followed either way.
+    for sampled in (True, False):
+        remote = trace.SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=trace.TraceFlags(int(sampled)))
+        ctx = trace.set_span_in_context(trace.NonRecordingSpan(remote))
+        with tracer.start_as_current_span("served", context=ctx, kind=SpanKind.SERVER) as served:
+            assert served.is_recording() is sampled
+    names = sorted(s.name for s in exporter.get_finished_spans())
+    assert names == ["call", "call", "root INTERNAL", "root SERVER", "served"]
+
+
+def test_otel_traces_sampler_replaces_the_rule() -> None:
+    env = {"OTEL_TRACES_SAMPLER": "always_on"}
+    assert t.build_sampler(env) is None  # the SDK reads the variable itself
+    assert "NoBackgroundCalls" in t.build_tracer_provider("router", env={}).sampler.get_description()
+
+
+# --- log lines carry the ids -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_log_lines_carry_the_trace_and_span_ids(fmt: str, spans: tuple[TracerProvider, Any]) -> None:
+    provider, _ = spans
+    formatter = JsonFormatter("router") if fmt == "json" else TextFormatter("router")
+    record = logging.makeLogRecord({"msg": "backend attempt failed", "levelno": logging.INFO, "levelname": "INFO"})
+    assert "trace_id" not in formatter.format(record)  # outside a span: none
+    with provider.get_tracer("test").start_as_current_span("work") as span:
+        line = formatter.format(record)
+    ctx = span.get_span_context()
+    ids = {"trace_id": format(ctx.trace_id, "032x"), "span_id": format(ctx.span_id, "016x")}
+    if fmt == "json":
+        assert ids.items() <= json.loads(line).items()
+    else:
+        assert f"trace_id={ids['trace_id']}" in line and f"span_id={ids['span_id']}" in line
+
+
+class FormattedLines(logging.Handler):
+    """Formats each record as it is emitted (as the process's stderr handler
+    does, inside whatever span is current) and keeps the JSON lines."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(JsonFormatter("gateway"))
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.format(record)))
+
+
+async def test_each_http_request_logs_one_debug_line_inside_its_span(
+    spans: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    provider, exporter = spans
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 404 if scope["path"] == "/missing" else 200,
+                    "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    wrapped = t.wrap_asgi(app, provider, excluded=("/healthz",))
+    logger = logging.getLogger("switchboard.http")
+    handler, level = FormattedLines(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=wrapped), base_url="http://gw") as client:
+            assert (await client.get("/v1/cache/stats?secret=x")).status_code == 200
+            assert (await client.get("/missing")).status_code == 404
+            assert (await client.get("/healthz")).status_code == 200
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    lines = handler.lines
+    assert [(x["msg"], x["method"], x["path"], x["status"]) for x in lines] == [
+        ("http", "GET", "/v1/cache/stats", 200), ("http", "GET", "/missing", 404)]  # no query string
+    served = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert len(served) == 2  # /healthz: neither traced nor logged
+    for line, span in zip(lines, served, strict=True):
+        assert line["span_id"] == format(span.context.span_id, "016x")
+        assert line["trace_id"] == format(span.context.trace_id, "032x")
