@@ -44,6 +44,10 @@ def test_every_mesh_service(compose: dict[str, Any], entry: Any) -> None:
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4317"
     assert env["OTEL_SERVICE_NAME"] == f"switchboard-{entry.name}"
     assert env["SWITCHBOARD_HOST"] == "0.0.0.0"
+    # Jaeger takes OTLP traces over gRPC but no OTLP metrics: Prometheus scrapes instead.
+    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "grpc"
+    assert env["OTEL_METRICS_EXPORTER"] == "none"
+    assert int(env[f"SWITCHBOARD_{entry.name.upper()}_METRICS_PORT"]) > 0
     # A real health check (grpc.health.v1 / the gateway's /healthz), never a TCP check.
     assert svc["healthcheck"]["test"] == ["CMD", "switchboard", "probe", entry.name]
     for dep, cond in svc["depends_on"].items():
