@@ -31,8 +31,18 @@ protos: $(STAMP)
 docs: $(STAMP)
 	$(PY) scripts/settings_doc.py --write
 
-bench: $(STAMP)
-	$(PY) -m bench
+# Benchmarks (~20 min; BENCH_ARGS=--quick for a ~2-minute smoke run): writes BENCHMARKS.md
+# and bench/plots/*.png. Needs PostgreSQL and Redis on localhost for the learning/briefs/cache
+# sections (or SWITCHBOARD_BENCH_DATABASE_URL / SWITCHBOARD_BENCH_REDIS_URL).
+BENCH_STAMP := $(VENV)/.bench-stamp
+BENCH_ARGS ?=
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
