@@ -1,11 +1,15 @@
 """Wires the learning service together (its composition root).
 
-Start-up, before SERVING: open the spool (recovering what a crashed process
-left), run the migrations (in a thread), replay the spool, then rebuild the
-in-memory model from the stored history. If the database does not answer
+Start-up, before SERVING: open the spool (locking it, recovering what a crashed
+process left), run the migrations (in a thread), replay the spool, then rebuild
+the in-memory model from the stored history. If the database does not answer
 within `learning_startup_db_timeout_s`, the service serves degraded instead:
 writes are spooled, Recommend and reads answer UNAVAILABLE, and a background
 task keeps trying (with back-off) until the database is back.
+
+Then two background tasks: the spool replayer, and the model sync, which feeds
+the rows other replicas write into this one's model (each process is a replica
+with its own `origin` id, stamped on the rows it writes).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+import uuid
 from pathlib import Path
 
 import grpc
@@ -27,8 +31,9 @@ from services.learning.modelstate import ModelKeeper
 from services.learning.profiles import Profiles
 from services.learning.service import LearningServiceServicer, Limits
 from services.learning.settings import DAY_S, LearningSettings
-from services.learning.spool import ChunkHook, DatabaseState, Replayer, Spool, SpoolEntry
+from services.learning.spool import ChunkHook, DatabaseState, Replayer, ReplayOutcome, Spool, SpoolEntry
 from services.learning.store import Store
+from services.learning.sync import ModelSync
 from switchboard.db import create_engine_for, run_migrations
 from switchboard.learning.v1 import learning_pb2, learning_pb2_grpc
 from switchboard.runtime.server import Runtime
@@ -70,9 +75,10 @@ class LearningApp:
         self._runtime = runtime
         clock = runtime.clock
         self._url = settings.sqlalchemy_url()
+        self.origin = uuid.uuid4().hex  # this replica (process), on every row it writes
         self.engine = create_engine_for(self._url)
-        self.store = Store(self.engine)
-        self.spool = Spool(settings.spool_path())
+        self.store = Store(self.engine, self.origin)
+        self.spool = Spool(settings.spool_path(), spares=settings.spool_spares())
         self.state = DatabaseState()
         config = model_config(settings)
         self.keeper = ModelKeeper(config, clock, seed=settings.learning_seed)
@@ -93,6 +99,14 @@ class LearningApp:
             recent=RecentInteractions(settings.learning_recent_ids),
             db_timeout_s=settings.learning_db_timeout_s,
         )
+        self.sync = ModelSync(
+            store=self.store, ingestor=self.ingestor, keeper=self.keeper, replayer=self.replayer, clock=clock,
+            origin=self.origin,
+            horizon_s=config.half_life_s * settings.learning_rebuild_half_lives,
+            reask_window_s=settings.learning_reask_window_s,
+            interval_s=settings.learning_sync_interval_s,
+            settle_s=settings.learning_sync_settle_s,
+        )
         self.profiles = Profiles(
             self.store, clock, half_life_s=config.half_life_s, cache_ttl_s=settings.learning_profile_cache_ttl_s
         )
@@ -109,16 +123,18 @@ class LearningApp:
             storage_ready=self.bootstrapped.is_set,
         )
 
-    async def _on_replayed(self, entries: list[SpoolEntry]) -> None:
-        await self.ingestor.on_replayed(entries)
+    async def _on_replayed(self, entries: list[SpoolEntry], outcome: ReplayOutcome) -> None:
+        await self.ingestor.on_replayed(entries, outcome)
 
     def add_to_server(self, server: grpc.aio.Server) -> None:
         learning_pb2_grpc.add_LearningServiceServicer_to_server(self.servicer, server)
 
     async def start(self) -> None:
-        recovered = await asyncio.to_thread(self.spool.open)
-        if recovered:
-            log.info("spool holds entries from before", extra={"entries": len(recovered)})
+        recovered = await asyncio.to_thread(self.spool.open)  # SpoolLocked: another process has it
+        log.info(
+            "spool open",
+            extra={"directory": str(self.spool.directory), "entries": len(recovered), "origin": self.origin},
+        )
         try:
             async with asyncio.timeout(self.settings.learning_startup_db_timeout_s):
                 await self._bootstrap()
@@ -126,17 +142,12 @@ class LearningApp:
             log.warning("database not ready at start-up; serving degraded", extra={"error": str(exc)[:300]})
             self._tasks.append(asyncio.create_task(self._bootstrap_in_background(), name="learning-bootstrap"))
         else:
-            self._start_replayer()
+            self._start_background()
 
     async def _bootstrap(self) -> None:
         await asyncio.to_thread(run_migrations, self._url, MIGRATIONS, VERSION_TABLE)
         await self.replayer.drain()  # what an earlier process spooled; marks the database up
-        now = self._runtime.clock.now()
-        half_life_s = self.settings.learning_half_life_days * DAY_S
-        events = await self.ingestor.rebuild(
-            since=now - timedelta(seconds=half_life_s * self.settings.learning_rebuild_half_lives),
-            reask_since=now - timedelta(seconds=self.settings.learning_reask_window_s),
-        )
+        events = await self.sync.rebuild()
         self.bootstrapped.set()
         log.info("learning ready", extra={"events_replayed": events, "spooled": len(self.spool)})
 
@@ -151,12 +162,12 @@ class LearningApp:
                 if stopping.is_set():
                     return
                 await self._bootstrap()
-        self._start_replayer()
+        self._start_background()
 
-    def _start_replayer(self) -> None:
-        self._tasks.append(
-            asyncio.create_task(self.replayer.run(self._runtime.stopping), name="learning-spool-replay")
-        )
+    def _start_background(self) -> None:
+        stopping = self._runtime.stopping
+        self._tasks.append(asyncio.create_task(self.replayer.run(stopping), name="learning-spool-replay"))
+        self._tasks.append(asyncio.create_task(self.sync.run(stopping), name="learning-model-sync"))
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -139,6 +139,34 @@ class HeldFeedback:
             self._by_interaction.popitem(last=False)  # the oldest: rebuild at start-up still applies them
         return held
 
+    def hold_once(self, record: FeedbackRecord) -> None:
+        """Holds `record` unless the same feedback already waits (a model rebuild
+        re-reads feedback that may be held already)."""
+        waiting = self._by_interaction.get(record.interaction_key, [])
+        if not any(h.record.key == record.key and h.record.same_content(record) for h in waiting):
+            self.hold(record)
+
+    def drop_others(self, held: _Held) -> None:
+        """Drops what waits under `held`'s feedback key, but `held` (it replaced them)."""
+        self._drop(held.record.interaction_key, held.record.key, keep=held)
+
+    def drop_key(self, record: FeedbackRecord) -> None:
+        """Drops what waits under `record`'s feedback key (a replacement arrived)."""
+        self._drop(record.interaction_key, record.key, keep=None)
+
+    def _drop(self, interaction_key: Key, feedback_key: Key, keep: _Held | None) -> None:
+        waiting = self._by_interaction.get(interaction_key)
+        if not waiting:
+            return
+        kept = [h for h in waiting if h is keep or h.record.key != feedback_key]
+        for h in waiting:
+            if not any(h is k for k in kept):
+                h.claimed = True  # a pending claim by its writer now finds it taken
+        if kept:
+            self._by_interaction[interaction_key] = kept
+        else:
+            del self._by_interaction[interaction_key]
+
     def claim(self, held: _Held) -> bool:
         """True for the first claimant of `held` (which then applies it)."""
         if held.claimed:

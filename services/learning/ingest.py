@@ -6,6 +6,15 @@ is the caller acknowledged and the model updated. Idempotency keys are checked
 in memory first (recently accepted ids, the spool's pending entries, writes in
 flight), then by the database's unique key, so a repeat is stored once and
 counted by the model once.
+
+While the database is down, a repeat of something accepted long ago (no longer
+in memory) cannot be recognised: it is spooled and counted at once, as new.
+Replay tells: an interaction the database already had makes the model be
+rebuilt from the database (`rebuild_wanted`); feedback it already had, or
+that replaced an earlier rating, is taken back out of the model.
+
+Rows other replicas write reach this replica's model through sync.py, which
+calls `absorb_tailed*` here.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from services.learning.feedback import HeldFeedback, ReaskDetector
@@ -27,11 +36,21 @@ from services.learning.records import (
     InteractionRecord,
     Key,
 )
-from services.learning.spool import DatabaseState, Replayer, Spool, SpoolEntry, SpoolError
-from services.learning.store import Accepted, ForgetCounts, Store, is_unavailable
+from services.learning.spool import DatabaseState, Replayer, ReplayOutcome, Spool, SpoolEntry, SpoolError
+from services.learning.store import (
+    Accepted,
+    ForgetCounts,
+    History,
+    Store,
+    TailedFeedback,
+    TailedInteraction,
+    is_unavailable,
+)
 from switchboard.runtime.clock import Clock
 
 log = logging.getLogger("switchboard.learning.ingest")
+
+_YIELD_EVERY = 200  # rows absorbed between yields to the event loop (~2 ms)
 
 
 class StorageUnavailable(Exception):
@@ -108,6 +127,10 @@ class Ingestor:
         self._recent = recent
         self._db_timeout_s = db_timeout_s
         self._inflight: dict[Key, asyncio.Future[Ack]] = {}
+        # Counted when spooled, as new; replay says whether they were (see above).
+        self._unverified: set[Key] = set()
+        self._unverified_feedback: set[Key] = set()
+        self.rebuild_wanted = asyncio.Event()
 
     # --- interactions --------------------------------------------------------------
 
@@ -188,6 +211,7 @@ class Ingestor:
             acks = [Ack(r.interaction_id, now, False, Durability.SPOOLED) for r in records]
             new = list(records)
             durability = Durability.SPOOLED
+            self._unverified.update(r.key for r in records)
         for record in new:
             self._recent.put(record.key, Known(now, durability, record))
             self._absorb(record)
@@ -223,24 +247,32 @@ class Ingestor:
 
     async def record_feedback(self, feedback: FeedbackRecord) -> FeedbackAck:
         """Stores feedback (or spools it) and applies it to the model once its
-        interaction is known; feedback that arrives first is held until then."""
+        interaction is known; feedback that arrives first is held until then.
+        A rating that replaces an earlier one takes the earlier one out."""
         interaction = self._interaction_in_memory(feedback.interaction_key)
         held = self._held.hold(feedback) if interaction is None else None
         try:
             if interaction is None and self._state.up:
                 interaction = await self._find_interaction(feedback.interaction_key)
             now = self._clock.now()
-            ack = await self._write_feedback(feedback, now, known=interaction is not None)
+            written = await self._write_feedback(feedback, now, known=interaction is not None)
         except BaseException:
             if held is not None:
                 self._held.claim(held)  # withdrawn: the write did not happen
             raise
+        ack = written.ack
         if ack.duplicate:
             if held is not None:
                 self._held.claim(held)
             return ack
+        if held is not None and ack.replaced_previous:
+            self._held.drop_others(held)
         if interaction is not None and (held is None or self._held.claim(held)):
+            if written.previous is not None:
+                self._keeper.retract(interaction, written.previous)
             self._keeper.rate(interaction, feedback)
+            if written.unverified:
+                self._unverified_feedback.add(feedback.key)
         return ack
 
     def _interaction_in_memory(self, key: Key) -> InteractionRecord | None:
@@ -261,71 +293,110 @@ class Ingestor:
             return None
         return found[0] if found else None
 
-    async def _write_feedback(self, feedback: FeedbackRecord, now: datetime, *, known: bool) -> FeedbackAck:
+    async def _write_feedback(self, feedback: FeedbackRecord, now: datetime, *, known: bool) -> _FeedbackWritten:
         if self._state.up and self._spool.pending("feedback", feedback.key) is None:
             try:
                 async with asyncio.timeout(self._db_timeout_s):
                     (write,) = await self._store.write_feedback([(feedback, now)])
-                return FeedbackAck(
+                ack = FeedbackAck(
                     feedback.feedback_id, write.stored_at, write.duplicate, write.replaced_previous,
                     known, Durability.STORED,
                 )
+                return _FeedbackWritten(ack, write.previous, unverified=False)
             except Exception as exc:
                 if not is_unavailable(exc):
                     raise
                 self._database_down(exc)
-        previous = self._spool.pending("feedback", feedback.key)
-        if previous is not None and previous.feedback is not None:
-            if previous.feedback.same_content(feedback) or feedback.caller_id or not feedback.explicit:
-                return FeedbackAck(feedback.feedback_id, previous.accepted_at, True, False, known, Durability.SPOOLED)
+        spooled = self._spool.pending("feedback", feedback.key)
+        previous = spooled.feedback if spooled is not None else None
+        if spooled is not None and previous is not None:
+            if previous.same_content(feedback) or feedback.caller_id or not feedback.explicit:
+                ack = FeedbackAck(feedback.feedback_id, spooled.accepted_at, True, False, known, Durability.SPOOLED)
+                return _FeedbackWritten(ack, None, unverified=False)
         await self._spool_append([SpoolEntry("feedback", now, feedback=feedback)])
-        return FeedbackAck(
-            feedback.feedback_id, now, False, previous is not None, known, Durability.SPOOLED
-        )
+        ack = FeedbackAck(feedback.feedback_id, now, False, previous is not None, known, Durability.SPOOLED)
+        # Without a spooled previous version, the database may hold one: replay tells.
+        return _FeedbackWritten(ack, previous, unverified=previous is None)
 
     # --- replay, rebuild, privacy ----------------------------------------------------
 
-    async def on_replayed(self, entries: list[SpoolEntry]) -> None:
-        """Spooled interactions are in the database now: acknowledge them as stored."""
+    async def on_replayed(self, entries: list[SpoolEntry], outcome: ReplayOutcome) -> None:
+        """Spooled entries are in the database now: acknowledge them as stored,
+        and correct the model where it counted one that was not new."""
         for entry in entries:
-            if entry.interaction is not None:
-                self._recent.mark_stored(entry.interaction.key)
+            if entry.interaction is None:
+                continue
+            key = entry.interaction.key
+            self._recent.mark_stored(key)
+            if key in self._unverified:
+                self._unverified.discard(key)
+                if key not in outcome.inserted:
+                    log.info("a spooled interaction was a repeat: rebuilding the model", extra={"interaction_id": key[1]})
+                    self.rebuild_wanted.set()
+        for record, write in outcome.feedback:
+            if record.key not in self._unverified_feedback:
+                continue
+            self._unverified_feedback.discard(record.key)
+            taken_back = record if write.duplicate else write.previous
+            if taken_back is None:
+                continue
+            interaction = self._interaction_in_memory(record.interaction_key) or await self._find_interaction(
+                record.interaction_key
+            )
+            if interaction is not None:
+                self._keeper.retract(interaction, taken_back)
 
-    async def rebuild(self, since: datetime, reask_since: datetime) -> int:
-        """Rebuilds the model from the interactions and feedback stored since
-        `since`, plus what waits in the spool; primes the duplicate and re-ask
-        memories. Returns the number of events replayed."""
-        self._keeper.begin_rebuild()
+    async def rebuild(self, history: History, reask_since: datetime) -> int:
+        """Rebuilds the model from `history` plus what waits in the spool (call
+        `keeper.begin_rebuild()` before reading the history); primes the
+        duplicate and re-ask memories. Returns the number of events replayed."""
         events: list[tuple[datetime, int, int, Event]] = []
         loaded: dict[Key, InteractionRecord] = {}
+        rated: dict[Key, int] = {}  # feedback key -> its index in events
         seq = 0
-        async for partition in self._store.stream_interactions_since(since):
-            for record, stored_at in partition:
-                seq += 1
-                events.append((stored_at, 0, seq, ObserveEvent(record)))
-                loaded[record.key] = record
-                self._recent.put(record.key, Known(stored_at, Durability.STORED, record))
-        for rated in await self._store.feedback_since(since):
+        for record, stored_at in history.interactions:
             seq += 1
-            if rated.interaction is not None:
-                events.append((rated.stored_at, 1, seq, RateEvent(rated.interaction, rated.feedback)))
+            events.append((stored_at, 0, seq, ObserveEvent(record)))
+            loaded[record.key] = record
+            self._recent.put(record.key, Known(stored_at, Durability.STORED, record))
+        for item in history.feedback:
+            seq += 1
+            if item.interaction is not None:
+                rated[item.feedback.key] = len(events)
+                events.append((item.stored_at, 1, seq, RateEvent(item.interaction, item.feedback)))
             else:
-                self._held.hold(rated.feedback)
-        for entry in self._spool.pending_entries():
+                self._held.hold_once(item.feedback)
+        self._unverified.difference_update(loaded)  # the new model counts them once
+        pending = self._spool.pending_entries()
+        for entry in pending:
             seq += 1
             if entry.interaction is not None and entry.interaction.key not in loaded:
                 record = entry.interaction
                 loaded[record.key] = record
                 events.append((entry.accepted_at, 0, seq, ObserveEvent(record)))
                 self._recent.put(record.key, Known(entry.accepted_at, Durability.SPOOLED, record))
-        for entry in self._spool.pending_entries():
+        for entry in pending:
             seq += 1
-            if entry.feedback is not None:
-                interaction = loaded.get(entry.feedback.interaction_key)
-                if interaction is not None:
-                    events.append((entry.accepted_at, 1, seq, RateEvent(interaction, entry.feedback)))
-                else:
-                    self._held.hold(entry.feedback)
+            fb = entry.feedback
+            if fb is None:
+                continue
+            interaction = loaded.get(fb.interaction_key)
+            if interaction is None:
+                self._held.hold_once(fb)
+                continue
+            event = (entry.accepted_at, 1, seq, RateEvent(interaction, fb))
+            stored = rated.get(fb.key)
+            if stored is None:
+                rated[fb.key] = len(events)
+                events.append(event)
+                continue
+            # The database has this key already: the spooled one is a repeat,
+            # or (a new rating by the same user) replaces it.
+            self._unverified_feedback.discard(fb.key)
+            previous = events[stored][3]
+            assert isinstance(previous, RateEvent)
+            if not (previous.feedback.same_content(fb) or fb.caller_id or not fb.explicit):
+                events[stored] = event
         events.sort(key=lambda e: e[:3])
         ordered = [e[3] for e in events]
         await self._keeper.rebuild(ordered)
@@ -334,23 +405,74 @@ class Ingestor:
                 self._reask.observe(event.record)
         return len(ordered)
 
+    # --- rows other replicas wrote (sync.py) -----------------------------------------
+
+    async def absorb_tailed(self, rows: Sequence[TailedInteraction]) -> int:
+        """Interactions other replicas stored: into the model and the duplicate
+        and re-ask memories, unless this replica has them already (so reading
+        them twice is harmless). Returns how many were new here."""
+        fresh: list[InteractionRecord] = []
+        for n, row in enumerate(rows, 1):
+            if n % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # Recommend is served from this loop: keep it fast
+            record = row.record
+            if self._known(record.key) is not None:
+                continue
+            self._recent.put(record.key, Known(row.stored_at, Durability.STORED, record))
+            self._absorb(record)
+            fresh.append(record)
+        await self._implicit_feedback(fresh)
+        return len(fresh)
+
+    async def absorb_tailed_feedback(self, items: Sequence[TailedFeedback]) -> int:
+        """Feedback other replicas stored: into the model (a replacement takes
+        the rating it replaced out first), or held until its interaction is here.
+        All I/O comes first: if it fails, nothing was applied."""
+        missing = [i.record.interaction_key for i in items if self._interaction_in_memory(i.record.interaction_key) is None]
+        found = await self._store.interactions_by_key(missing) if missing else {}
+        for n, item in enumerate(items, 1):
+            if n % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+            fb = item.record
+            interaction = self._interaction_in_memory(fb.interaction_key) or found.get(fb.interaction_key)
+            if interaction is None:
+                self._held.drop_key(fb)
+                self._held.hold(fb)
+                continue
+            if item.replaced is not None:
+                positive, occurred_at = item.replaced
+                self._keeper.retract(interaction, replace(fb, positive=positive, occurred_at=occurred_at))
+            self._keeper.rate(interaction, fb)
+        return len(items)
+
+    def forget_in_memory(self, tenant: str, user_id: str) -> int:
+        """Drops the user from every memory and the model; returns the model cells dropped."""
+        ids = self._recent.forget_user(tenant, user_id)
+        self._held.forget_user(tenant, ids, user_id)
+        self._reask.forget_user(tenant, user_id)
+        return self._keeper.forget_user(tenant, user_id)
+
     async def forget_user(self, tenant: str, user_id: str) -> Forgotten:
         """Deletes the user's data everywhere. The spool is replayed first, so
         nothing of theirs accepted before this call survives in it."""
         try:
             async with asyncio.timeout(self._db_timeout_s * 4):
                 await self._replayer.drain()
-                counts = await self._store.forget_user(tenant, user_id)
+                counts = await self._store.forget_user(tenant, user_id, self._clock.now())
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
             self._database_down(exc)
             raise StorageUnavailable("the database is unavailable; deletions are never spooled") from exc
-        ids = self._recent.forget_user(tenant, user_id)
-        self._held.forget_user(tenant, ids, user_id)
-        self._reask.forget_user(tenant, user_id)
-        cells = self._keeper.forget_user(tenant, user_id)
+        cells = self.forget_in_memory(tenant, user_id)
         return Forgotten(counts, cells, self._clock.now())
+
+
+@dataclass(frozen=True)
+class _FeedbackWritten:
+    ack: FeedbackAck
+    previous: FeedbackRecord | None  # the rating it replaced, to take out of the model
+    unverified: bool  # spooled without knowing whether the database has this key
 
 
 def _as_duplicate(ack: Ack) -> Ack:

@@ -428,9 +428,6 @@ class Insights:
         self._effort = dict(manual_effort_s)
         self._trend_min = trend_min_attempts
 
-    def now(self) -> datetime:
-        return self._clock.now()
-
     async def insights(
         self,
         start: datetime,

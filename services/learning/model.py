@@ -372,6 +372,17 @@ class LearningModel:
         cells it weighs `rating_population_weight` observations, so one vocal
         user cannot swing everyone's routing. Ratings are about satisfaction,
         not availability, so they bypass change detection."""
+        self._rate(user_id, topic, backend, positive, at, 1.0)
+
+    def retract_rating(self, user_id: str, topic: str, backend: str, positive: float, at: datetime) -> None:
+        """Takes back an earlier `rate` with the same arguments (a rating that was
+        replaced, or counted twice): its weight, decayed as it has decayed since,
+        comes off again. Exact for the shared counts; the user's deviation is
+        taken back against today's baseline, which has moved a little since."""
+        if (topic, backend) in self._topic:
+            self._rate(user_id, topic, backend, positive, at, -1.0)
+
+    def _rate(self, user_id: str, topic: str, backend: str, positive: float, at: datetime, sign: float) -> None:
         if not 0.0 <= positive <= 1.0:
             raise ValueError("a rating must be in [0, 1]")
         if at.tzinfo is None:
@@ -380,21 +391,32 @@ class LearningModel:
         cfg = self._config
         fleet, g, t = self._population_cells(topic, backend, ts)
         weights = [self._bring(cell, ts) for cell in (fleet, g, t)]
-        m_t = self._topic_mean(fleet, g, t)
-        baseline = (2.0 * m_t + t.rating_sum) / (2.0 + t.rating_w)
+
+        def baseline() -> float:
+            m_t = self._topic_mean(fleet, g, t)
+            return (2.0 * m_t + t.rating_sum) / (2.0 + t.rating_w)
+
+        # The user's residual is against the baseline without this rating:
+        # before adding it, after taking it back.
+        before = baseline() if sign > 0 else 0.0
         for cell, w in zip((fleet, g, t), weights, strict=True):
-            w *= cfg.rating_population_weight
-            cell.s += w * positive
-            cell.f += w * (1.0 - positive)
+            w *= cfg.rating_population_weight * sign
+            cell.s = max(0.0, cell.s + w * positive)
+            cell.f = max(0.0, cell.f + w * (1.0 - positive))
             if ts > cell.last_at:
                 cell.last_at = ts
-        t.rating_w += weights[2]
-        t.rating_sum += weights[2] * positive
-        if user_id:
-            for u in self._user_cells_for(user_id, topic, backend, ts):
-                w_u = self._bring_user(u, ts) * cfg.rating_weight
-                u.n += w_u
-                u.dev += w_u * (positive - baseline)
+        t.rating_w = max(0.0, t.rating_w + sign * weights[2])
+        t.rating_sum = max(0.0, t.rating_sum + sign * weights[2] * positive)
+        if not user_id or (sign < 0 and user_id not in self._users):
+            return
+        if sign < 0:
+            before = baseline()
+        for u in self._user_cells_for(user_id, topic, backend, ts):
+            w_u = self._bring_user(u, ts) * cfg.rating_weight * sign
+            u.n += w_u
+            u.dev += w_u * (positive - before)
+            if u.n <= 1e-9:
+                u.n = u.dev = 0.0
 
     def forget_user(self, user_id: str) -> int:
         """Drops every cell of the user; returns how many there were."""
@@ -675,7 +697,6 @@ class LearningModel:
             if g.ttft_w > 0.0:
                 ttft_g = g.ttft_sum / g.ttft_w
         m_g = (k * m_f + gs) / (k + gn)
-        lam_g = k / (k + gn)
 
         t = self._topic.get(key)
         ts_ = tf = 0.0

@@ -15,9 +15,10 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from services.learning.model import LearningModel, ModelConfig, Observation, Ranked
-from services.learning.records import FeedbackRecord, InteractionRecord, Key, Outcome
+from services.learning.records import FeedbackRecord, InteractionRecord, Outcome
 from switchboard.runtime.clock import Clock
 
 log = logging.getLogger("switchboard.learning.model")
@@ -43,13 +44,25 @@ class RateEvent:
     feedback: FeedbackRecord
 
 
-Event = ObserveEvent | RateEvent
+@dataclass(frozen=True)
+class RetractEvent:
+    """Takes back a RateEvent with the same interaction and feedback."""
+
+    interaction: InteractionRecord
+    feedback: FeedbackRecord
 
 
-def _event_key(event: Event) -> tuple[str, Key]:
+Event = ObserveEvent | RateEvent | RetractEvent
+EventKey = tuple[Any, ...]
+
+
+def _event_key(event: Event) -> EventKey:
+    """What identifies the evidence an event adds (a replaced rating has the
+    same feedback key as its replacement, but not the same content)."""
     if isinstance(event, ObserveEvent):
         return ("observe", event.record.key)
-    return ("rate", event.feedback.key)
+    fb = event.feedback
+    return ("rate", fb.key, fb.positive, fb.occurred_at)
 
 
 def _apply(model: LearningModel, event: Event) -> None:
@@ -68,9 +81,12 @@ def _apply(model: LearningModel, event: Event) -> None:
                 time_to_first_token_s=r.ttft_s,
             )
         )
-    else:
+    elif isinstance(event, RateEvent):
         i, fb = event.interaction, event.feedback
         model.rate(user_key(i.tenant, i.user_id), i.topic, i.backend, fb.positive, fb.occurred_at)
+    else:
+        i, fb = event.interaction, event.feedback
+        model.retract_rating(user_key(i.tenant, i.user_id), i.topic, i.backend, fb.positive, fb.occurred_at)
 
 
 @dataclass(frozen=True)
@@ -110,6 +126,10 @@ class ModelKeeper:
     def rate(self, interaction: InteractionRecord, feedback: FeedbackRecord) -> None:
         self._record(RateEvent(interaction, feedback))
 
+    def retract(self, interaction: InteractionRecord, feedback: FeedbackRecord) -> None:
+        """Takes back an earlier `rate(interaction, feedback)`."""
+        self._record(RetractEvent(interaction, feedback))
+
     def _record(self, event: Event) -> None:
         if self._during_rebuild is not None:
             self._during_rebuild.append(event)
@@ -119,6 +139,10 @@ class ModelKeeper:
         """From now on, live events are also remembered for the model `rebuild`
         will install (call it before reading the history)."""
         self._during_rebuild = []
+
+    def cancel_rebuild(self) -> None:
+        """Reading the history failed: the current model stays."""
+        self._during_rebuild = None
 
     async def rebuild(self, events: Sequence[Event], *, yield_every: int = 5000) -> None:
         """Replaces the model with one built from `events` (stored history, in
@@ -132,9 +156,17 @@ class ModelKeeper:
                 _apply(fresh, event)
                 if n % yield_every == 0:
                     await asyncio.sleep(0)  # keep health checks and writes flowing
-            seen = {_event_key(e) for e in events}
+            # Live events the history already holds are skipped; a retraction
+            # only takes back a rating the new model has.
+            held = {_event_key(e) for e in events}
             for event in self._during_rebuild:
-                if _event_key(event) not in seen:
+                key = _event_key(event)
+                if isinstance(event, RetractEvent):
+                    if key in held:
+                        held.discard(key)
+                        _apply(fresh, event)
+                elif key not in held:
+                    held.add(key)
                     _apply(fresh, event)
         finally:
             self._during_rebuild = None

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from switchboard.runtime.status import FieldViolation
-from switchboard.runtime.tenant import DEFAULT_TENANT, MAX_TENANT_CHARS
+from switchboard.runtime.tenant import MAX_TENANT_CHARS
 
 DEFAULT_TOPIC = "general"
 MAX_ID = 128

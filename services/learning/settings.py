@@ -9,6 +9,7 @@ from pydantic import Field
 from switchboard.runtime.settings import MeshSettings
 
 DAY_S = 86_400.0
+SPOOL_SPARES = 63  # replicas sharing one data directory (learning-spool, learning-spool-2, …)
 
 # Minutes a person would spend doing the task by hand, per topic: the basis of
 # "time saved". Deliberately conservative.
@@ -69,7 +70,19 @@ class LearningSettings(MeshSettings):
         default=30.0, gt=0, le=3600, description="Longest pause between attempts to reach the database again."
     )
     learning_spool_dir: Path | None = Field(
-        default=None, description="Directory of the local spool; default <data_dir>/learning-spool."
+        default=None,
+        description="Directory of the local spool, one per replica, on a volume that outlives the process "
+        "(a replica locks it; start-up fails if another process holds it); default: the first free of "
+        "<data_dir>/learning-spool, learning-spool-2, ….",
+    )
+    learning_sync_interval_s: float = Field(
+        default=2.0, ge=0, le=3600,
+        description="How often the model reads the rows other replicas wrote (0: never; one replica only).",
+    )
+    learning_sync_settle_s: float = Field(
+        default=30.0, gt=0, le=3600,
+        description="How long a row id skipped by the model's tail is re-checked (a slow transaction of "
+        "another replica commits it late).",
     )
     learning_recent_ids: int = Field(
         default=50_000, ge=100, le=10_000_000,
@@ -95,3 +108,8 @@ class LearningSettings(MeshSettings):
 
     def spool_path(self) -> Path:
         return self.learning_spool_dir or (self.data_dir / "learning-spool")
+
+    def spool_spares(self) -> int:
+        """Other directories a replica may take when the spool directory is another's:
+        none when it is configured (it must be the replica's own)."""
+        return 0 if self.learning_spool_dir else SPOOL_SPARES

@@ -11,18 +11,26 @@ only after its rows are committed. A crash between the commit and the delete
 replays the segment again, which stores nothing twice. A crash in the middle of
 an append leaves a torn last line, which was never acknowledged; it is cut off
 when the spool is opened.
+
+One process per directory: `open` takes an exclusive lock (`lock`, flock) and
+fails fast when another process holds it. Replicas sharing a data directory
+(the default `<data_dir>/learning-spool`) each take the first free of
+`learning-spool`, `learning-spool-2`, …; an explicitly configured directory
+must be the replica's own. The spool must outlive the process (a persistent
+volume per replica): a restarted replica replays what its predecessor spooled.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -31,12 +39,13 @@ from sqlalchemy.exc import DataError, IntegrityError
 from tenacity import AsyncRetrying, retry_if_exception, wait_exponential, wait_random
 
 from services.learning.records import FeedbackRecord, InteractionRecord, Key
-from services.learning.store import Accepted, Store, is_unavailable
+from services.learning.store import Accepted, FeedbackWrite, Store, is_unavailable
 from switchboard.runtime.clock import Clock
 
 log = logging.getLogger("switchboard.learning.spool")
 
 CURRENT = "current.jsonl"
+LOCK = "lock"
 _SEGMENT = re.compile(r"^segment-(\d{12})\.jsonl$")
 Kind = Literal["interaction", "feedback"]
 
@@ -75,6 +84,10 @@ class SpoolError(Exception):
     """The spool cannot take the write (disk full, permissions): the write is not accepted."""
 
 
+class SpoolLocked(OSError):
+    """Another process uses the spool directory (start-up fails with this message)."""
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -108,10 +121,13 @@ class Spool:
     """The append-only spool directory. Not thread-safe: one event loop uses it;
     file I/O runs in worker threads under an asyncio lock."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, spares: int = 0) -> None:
+        # When `directory` is another process's, `directory-2` … `directory-(spares + 1)`.
+        self._candidates = [directory] + [directory.with_name(f"{directory.name}-{n}") for n in range(2, spares + 2)]
         self._dir = directory
         self._lock = asyncio.Lock()
         self._fd: int | None = None
+        self._lock_fd: int | None = None
         # Entries waiting in the spool, by (kind, key): duplicates are answered
         # from here while the database is down.
         self._pending: dict[tuple[Kind, Key], SpoolEntry] = {}
@@ -122,9 +138,28 @@ class Spool:
     def directory(self) -> Path:
         return self._dir
 
+    def _take(self) -> None:
+        """Locks the first candidate directory no other process holds."""
+        for directory in self._candidates:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            self._dir, self._lock_fd = directory, fd
+            return
+        tried = ", ".join(str(d) for d in self._candidates)
+        raise SpoolLocked(
+            f"the learning spool directory is in use by another process ({tried}): give every learning "
+            "replica its own SWITCHBOARD_LEARNING_SPOOL_DIR (on a volume that outlives the process)"
+        )
+
     def open(self) -> list[SpoolEntry]:
-        """Recovers what an earlier process left behind; returns every pending entry."""
-        self._dir.mkdir(parents=True, exist_ok=True)
+        """Locks the directory (SpoolLocked if another process has it) and
+        recovers what an earlier process left behind; returns every pending entry."""
+        self._take()
         numbers = [int(m.group(1)) for p in self._dir.iterdir() if (m := _SEGMENT.match(p.name))]
         self._next_segment = max(numbers, default=0) + 1
         for number in sorted(numbers):
@@ -151,6 +186,9 @@ class Spool:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
 
     def _segment_path(self, number: int) -> Path:
         return self._dir / f"segment-{number:012d}.jsonl"
@@ -254,7 +292,20 @@ class DatabaseState:
         await self._up.wait()
 
 
-Replayed = Callable[[list[SpoolEntry]], Awaitable[None]]
+@dataclass
+class ReplayOutcome:
+    """What the database said about replayed entries: the model absorbed them
+    when they were spooled, assuming they were new."""
+
+    inserted: set[Key] = field(default_factory=set)  # interactions it did not have yet
+    feedback: list[tuple[FeedbackRecord, FeedbackWrite]] = field(default_factory=list)  # in order
+
+    def add(self, other: ReplayOutcome) -> None:
+        self.inserted |= other.inserted
+        self.feedback.extend(other.feedback)
+
+
+Replayed = Callable[[list[SpoolEntry], ReplayOutcome], Awaitable[None]]
 QUARANTINE = "rejected.jsonl"
 ChunkHook = Callable[[int], Awaitable[None]]
 
@@ -292,7 +343,6 @@ class Replayer:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
-        self.replayed = 0  # entries replayed by this process (for logs and tests)
 
     def wake(self) -> None:
         self._wake.set()
@@ -307,36 +357,44 @@ class Replayer:
                     chunk = entries[start : start + self._batch]
                     try:
                         async with asyncio.timeout(self._write_timeout_s):
-                            await self._write(chunk)
+                            outcome = await self._write(chunk)
                     except (DataError, IntegrityError):
-                        await self._write_one_by_one(chunk)
+                        outcome = await self._write_one_by_one(chunk)
                     await self._after_chunk(len(chunk))
-                    await self._on_replayed(chunk)
+                    await self._on_replayed(chunk, outcome)
                     done += len(chunk)
                 await self._spool.remove(path)
-            self.replayed += done
             if done:
                 log.info("spool replayed", extra={"entries": done})
             return done
 
-    async def _write(self, chunk: Sequence[SpoolEntry]) -> None:
+    async def _write(self, chunk: Sequence[SpoolEntry]) -> ReplayOutcome:
         interactions = [Accepted(e.interaction, e.accepted_at) for e in chunk if e.interaction is not None]
         feedback = [(e.feedback, e.accepted_at) for e in chunk if e.feedback is not None]
-        await self._store.insert_interactions(interactions)
-        if feedback:
-            await self._store.write_feedback(feedback)
+        result = await self._store.insert_interactions(interactions)
+        writes = await self._store.write_feedback(feedback) if feedback else []
+        return ReplayOutcome(result.inserted, [(f, w) for (f, _), w in zip(feedback, writes, strict=True)])
 
-    async def _write_one_by_one(self, chunk: Sequence[SpoolEntry]) -> None:
+    async def _write_one_by_one(self, chunk: Sequence[SpoolEntry]) -> ReplayOutcome:
         """Isolates an entry whose data the database refuses, so that it cannot
         block the spool forever: it goes to a quarantine file for a human. (Any
         other error, e.g. an outage or a missing table, is retried later.)"""
+        outcome = ReplayOutcome()
         for entry in chunk:
             try:
-                await self._write([entry])
+                outcome.add(await self._write([entry]))
             except (DataError, IntegrityError) as exc:
                 log.error("quarantining a spooled entry the database refuses", extra={"error": str(exc)[:300]})
                 path = self._spool.directory / QUARANTINE
                 await asyncio.to_thread(_append_file, path, entry.to_line())
+        return outcome
+
+    @contextlib.asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        """No replay runs inside (a model rebuild reads the database and then the
+        spool, and an entry must not move from one to the other in between)."""
+        async with self._lock:
+            yield
 
     async def drain(self) -> None:
         """Replays now, or raises when the database is unreachable."""
@@ -352,7 +410,7 @@ class Replayer:
         while not stopping.is_set():
             if self._state.up and len(self._spool) == 0:
                 self._wake.clear()
-                await _first(self._wake.wait(), stopping.wait())
+                await first_of(self._wake.wait(), stopping.wait())
                 continue
             try:
                 async for attempt in AsyncRetrying(
@@ -369,15 +427,16 @@ class Replayer:
                         await self.drain()
             except Exception as exc:  # noqa: BLE001  (keep the loop alive; the entry stays spooled)
                 log.exception("spool replay failed", extra={"error": str(exc)})
-                await _first(self._clock.sleep(self._backoff_max_s), stopping.wait())
+                await first_of(self._clock.sleep(self._backoff_max_s), stopping.wait())
 
     async def _sleep(self, seconds: float) -> None:
         # A new wake-up (e.g. a write that found the database down) does not
         # shorten the back-off; only time (or shutdown) does.
-        await _first(self._clock.sleep(seconds), self._stopping.wait())
+        await first_of(self._clock.sleep(seconds), self._stopping.wait())
 
 
-async def _first(*aws: Awaitable[Any]) -> None:
+async def first_of(*aws: Awaitable[Any]) -> None:
+    """Waits until the first of `aws` is done; cancels the others."""
     tasks = [asyncio.ensure_future(a) for a in aws]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

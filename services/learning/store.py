@@ -3,22 +3,27 @@
 Interactions are inserted with INSERT … ON CONFLICT DO NOTHING on the
 (tenant, interaction_id) key, on PostgreSQL and SQLite alike, so a repeat — from
 a caller's retry or from a spool replay after a crash — is stored once.
+
+Every row written is stamped with this process's `origin`; the model rebuild
+reads its history in one snapshot and says where it ends (`Marks`), and the
+tail (sync.py) reads what was written after that, by row id.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select, text, update
+from sqlalchemy import Select, and_, delete, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.schema import Table
 
 from services.learning.records import FeedbackRecord, InteractionRecord, Key
-from services.learning.tables import FeedbackRow, InteractionRow, ProfileRow
+from services.learning.tables import FeedbackRow, ForgottenRow, InteractionRow, ProfileRow
 
 # What "the database is unreachable" looks like (as opposed to a bug in a statement).
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
@@ -29,7 +34,9 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 _CHUNK = 500  # rows per INSERT: well under SQLite's and PostgreSQL's parameter limits
-_INTERACTION_COLUMNS = [c for c in InteractionRow.__table__.columns if c.name != "id"]
+# Tombstones older than this are pruned: a replica whose tail is further behind
+# than that has been cut off from the database for days and rebuilds anyway.
+FORGOTTEN_RETENTION = timedelta(days=7)
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -58,6 +65,7 @@ class FeedbackWrite:
     stored_at: datetime
     duplicate: bool
     replaced_previous: bool
+    previous: FeedbackRecord | None = None  # what it replaced
 
 
 @dataclass(frozen=True)
@@ -76,15 +84,62 @@ class RatedInteraction:
     interaction: InteractionRecord | None
 
 
+@dataclass(frozen=True)
+class Marks:
+    """Where a snapshot of one table ends: its highest row id, and the ids
+    below it that were not visible (rolled back or burnt by ON CONFLICT, or
+    still being written by another replica's transaction: the tail re-checks
+    them for a while)."""
+
+    high: int
+    missing: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class History:
+    """What the model is rebuilt from, read in one snapshot, and where it ends."""
+
+    interactions: list[tuple[InteractionRecord, datetime]]  # in acceptance order
+    feedback: list[RatedInteraction]  # in acceptance order
+    interaction_marks: Marks
+    feedback_marks: Marks
+    forgotten_marks: Marks
+
+
+@dataclass(frozen=True)
+class TailedInteraction:
+    row_id: int
+    origin: str
+    record: InteractionRecord
+    stored_at: datetime
+
+
+@dataclass(frozen=True)
+class TailedFeedback:
+    row_id: int
+    origin: str
+    record: FeedbackRecord
+    replaced: tuple[float, datetime] | None  # (positive, occurred_at) of the rating it replaced
+
+
+@dataclass(frozen=True)
+class TailedForget:
+    row_id: int
+    origin: str
+    tenant: str
+    user_id: str
+
+
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, origin: str = "") -> None:
         self._engine = engine
         self._dialect = engine.dialect.name
+        self._origin = origin  # stamped on every row this process writes
 
     @property
     def engine(self) -> AsyncEngine:
@@ -114,7 +169,7 @@ class Store:
     ) -> None:
         table = InteractionRow.__table__
         for chunk in _chunks(accepted, _CHUNK):
-            rows = [{**_interaction_values(a.record), "stored_at": a.stored_at} for a in chunk]
+            rows = [{**_interaction_values(a.record), "stored_at": a.stored_at, "origin": self._origin} for a in chunk]
             stmt = (
                 self._insert(table)
                 .values(rows)
@@ -147,28 +202,6 @@ class Store:
         async with self._engine.connect() as conn:
             row = (await conn.execute(stmt)).first()
         return (InteractionRecord.from_row(row), row.stored_at) if row else None
-
-    async def count_interactions(self, tenant: str | None = None) -> int:
-        stmt = select(func.count()).select_from(InteractionRow)
-        if tenant is not None:
-            stmt = stmt.where(InteractionRow.tenant == tenant)
-        async with self._engine.connect() as conn:
-            return int((await conn.execute(stmt)).scalar_one())
-
-    async def stream_interactions_since(
-        self, since: datetime, partition: int = 2000
-    ) -> AsyncIterator[list[tuple[InteractionRecord, datetime]]]:
-        """Interactions that occurred at or after `since`, in acceptance order, in
-        partitions (the model rebuild replays them as they were accepted)."""
-        stmt = (
-            select(InteractionRow)
-            .where(InteractionRow.occurred_at >= since)
-            .order_by(InteractionRow.stored_at, InteractionRow.id)
-        )
-        async with self._engine.connect() as conn:
-            result = await conn.stream(stmt.execution_options(yield_per=partition))
-            async for rows in result.partitions(partition):
-                yield [(InteractionRecord.from_row(r), r.stored_at) for r in rows]
 
     async def interactions_between(
         self,
@@ -215,44 +248,33 @@ class Store:
 
     async def _write_feedback(self, conn: AsyncConnection, record: FeedbackRecord, stored_at: datetime) -> FeedbackWrite:
         table = FeedbackRow.__table__
-        values = _feedback_values(record)
-        stmt = (
-            self._insert(table)
-            .values(**values, stored_at=stored_at)
-            .on_conflict_do_nothing(index_elements=["tenant", "feedback_id"])
-            .returning(table.c.id)
-        )
-        if (await conn.execute(stmt)).first() is not None:
-            return FeedbackWrite(stored_at, duplicate=False, replaced_previous=False)
-        row = (
+        values = {**_feedback_values(record), "stored_at": stored_at, "origin": self._origin}
+        same_key = (FeedbackRow.tenant == record.tenant, FeedbackRow.feedback_id == record.feedback_id)
+        for _ in range(3):  # another replica may replace the same rating at the same moment
+            stmt = (
+                self._insert(table)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=["tenant", "feedback_id"])
+                .returning(table.c.id)
+            )
+            if (await conn.execute(stmt)).first() is not None:
+                return FeedbackWrite(stored_at, duplicate=False, replaced_previous=False)
+            row = (await conn.execute(select(FeedbackRow).where(*same_key).with_for_update())).first()
+            if row is None:
+                continue  # replaced (or forgotten) concurrently: try again
+            previous = FeedbackRecord.from_row(row)
+            if previous.same_content(record) or record.caller_id or not record.explicit:
+                return FeedbackWrite(row.stored_at, duplicate=True, replaced_previous=False)
+            # A new row rather than an UPDATE: it gets a new id, so other
+            # replicas' tails (and the profile cache's watermark) notice it.
+            await conn.execute(delete(FeedbackRow).where(FeedbackRow.id == row.id))
             await conn.execute(
-                select(FeedbackRow).where(
-                    FeedbackRow.tenant == record.tenant, FeedbackRow.feedback_id == record.feedback_id
+                self._insert(table).values(
+                    **values, replaced_positive=previous.positive, replaced_occurred_at=previous.occurred_at
                 )
             )
-        ).one()
-        previous = FeedbackRecord.from_row(row)
-        if previous.same_content(record) or record.caller_id or not record.explicit:
-            return FeedbackWrite(row.stored_at, duplicate=True, replaced_previous=False)
-        await conn.execute(update(FeedbackRow).where(FeedbackRow.id == row.id).values(**values, stored_at=stored_at))
-        return FeedbackWrite(stored_at, duplicate=False, replaced_previous=True)
-
-    async def feedback_for(self, keys: Sequence[Key]) -> list[FeedbackRecord]:
-        """Feedback on the given interactions."""
-        found: list[FeedbackRecord] = []
-        by_tenant: dict[str, list[str]] = {}
-        for tenant, iid in keys:
-            by_tenant.setdefault(tenant, []).append(iid)
-        async with self._engine.connect() as conn:
-            for tenant, ids in by_tenant.items():
-                for chunk in _chunks(ids, _CHUNK):
-                    stmt = (
-                        select(FeedbackRow)
-                        .where(FeedbackRow.tenant == tenant, FeedbackRow.interaction_id.in_(chunk))
-                        .order_by(FeedbackRow.stored_at, FeedbackRow.id)
-                    )
-                    found.extend(FeedbackRecord.from_row(r) for r in await conn.execute(stmt))
-        return found
+            return FeedbackWrite(stored_at, duplicate=False, replaced_previous=True, previous=previous)
+        raise RuntimeError(f"feedback {record.feedback_id!r} keeps being replaced concurrently")
 
     async def feedback_on_window(
         self,
@@ -280,19 +302,77 @@ class Store:
             rows = (await conn.execute(stmt)).all()
         return [FeedbackRecord.from_row(r) for r in rows]
 
-    async def feedback_since(self, since: datetime) -> list[RatedInteraction]:
-        """Feedback given at or after `since` with its interaction (None when the
-        interaction has not arrived), in acceptance order."""
-        stmt = (
-            select(FeedbackRow)
-            .where(FeedbackRow.occurred_at >= since)
-            .order_by(FeedbackRow.stored_at, FeedbackRow.id)
-        )
+    # --- the model's view: history in one snapshot, then the tail ---------------------
+
+    async def history(self, since: datetime, *, lookback: int, partition: int = 2000) -> History:
+        """The interactions that occurred at or after `since` and the feedback
+        given since then (with its interaction, None when it has not arrived),
+        each in acceptance order, read in one snapshot (REPEATABLE READ on
+        PostgreSQL; on SQLite one writer at a time means ids become visible in
+        order), with the marks where the tail takes over. Ids missing among the
+        last `lookback` ids below each high mark are reported for the tail to
+        re-check."""
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(stmt)).all()
-            feedback = [(FeedbackRecord.from_row(r), r.stored_at) for r in rows]
-            interactions = await self._interactions_by_key(conn, [f.interaction_key for f, _ in feedback])
-        return [RatedInteraction(f, at, interactions.get(f.interaction_key)) for f, at in feedback]
+            if self._dialect == "postgresql":
+                conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+            async with conn.begin():
+                i_marks = await self._marks(conn, InteractionRow.__table__, lookback)
+                f_marks = await self._marks(conn, FeedbackRow.__table__, lookback)
+                g_marks = await self._marks(conn, ForgottenRow.__table__, lookback)
+                stmt = (
+                    select(InteractionRow)
+                    .where(InteractionRow.occurred_at >= since, InteractionRow.id <= i_marks.high)
+                    .order_by(InteractionRow.stored_at, InteractionRow.id)
+                )
+                interactions: list[tuple[InteractionRecord, datetime]] = []
+                result = await conn.stream(stmt.execution_options(yield_per=partition))
+                async for rows in result.partitions(partition):
+                    interactions.extend((InteractionRecord.from_row(r), r.stored_at) for r in rows)
+                stmt_f = (
+                    select(FeedbackRow)
+                    .where(FeedbackRow.occurred_at >= since, FeedbackRow.id <= f_marks.high)
+                    .order_by(FeedbackRow.stored_at, FeedbackRow.id)
+                )
+                feedback = [(FeedbackRecord.from_row(r), r.stored_at) for r in (await conn.execute(stmt_f)).all()]
+                by_key = await self._interactions_by_key(conn, [f.interaction_key for f, _ in feedback])
+        rated = [RatedInteraction(f, at, by_key.get(f.interaction_key)) for f, at in feedback]
+        return History(interactions, rated, i_marks, f_marks, g_marks)
+
+    async def _marks(self, conn: AsyncConnection, table: Table, lookback: int) -> Marks:
+        high = int((await conn.execute(select(func.coalesce(func.max(table.c.id), 0)))).scalar_one())
+        if self._dialect != "postgresql" or high == 0:
+            return Marks(high)
+        low = max(0, high - lookback)
+        seen = set((await conn.execute(select(table.c.id).where(table.c.id > low))).scalars())
+        return Marks(high, tuple(i for i in range(low + 1, high) if i not in seen))
+
+    async def _tail(self, table: Table, after: int, also: Sequence[int], limit: int) -> list[Any]:
+        """Rows with id > `after` (at most `limit`), and the rows among ids `also`, by id."""
+        async with self._engine.connect() as conn:
+            rows = list(
+                await conn.execute(select(table).where(table.c.id > after).order_by(table.c.id).limit(limit))
+            )
+            for chunk in _chunks(list(also), _CHUNK):
+                rows.extend(await conn.execute(select(table).where(table.c.id.in_(chunk))))
+        return sorted(rows, key=lambda r: r.id)
+
+    async def interactions_after(self, after: int, also: Sequence[int] = (), limit: int = 1000) -> list[TailedInteraction]:
+        rows = await self._tail(InteractionRow.__table__, after, also, limit)
+        return [TailedInteraction(r.id, r.origin, InteractionRecord.from_row(r), r.stored_at) for r in rows]
+
+    async def feedback_after(self, after: int, also: Sequence[int] = (), limit: int = 1000) -> list[TailedFeedback]:
+        rows = await self._tail(FeedbackRow.__table__, after, also, limit)
+        return [
+            TailedFeedback(
+                r.id, r.origin, FeedbackRecord.from_row(r),
+                None if r.replaced_positive is None else (r.replaced_positive, r.replaced_occurred_at),
+            )
+            for r in rows
+        ]
+
+    async def forgotten_after(self, after: int, also: Sequence[int] = (), limit: int = 1000) -> list[TailedForget]:
+        rows = await self._tail(ForgottenRow.__table__, after, also, limit)
+        return [TailedForget(r.id, r.origin, r.tenant, r.user_id) for r in rows]
 
     async def interactions_by_key(self, keys: Sequence[Key]) -> dict[Key, InteractionRecord]:
         async with self._engine.connect() as conn:
@@ -376,9 +456,10 @@ class Store:
 
     # --- privacy -------------------------------------------------------------------
 
-    async def forget_user(self, tenant: str, user_id: str) -> ForgetCounts:
+    async def forget_user(self, tenant: str, user_id: str, at: datetime) -> ForgetCounts:
         """Deletes the user's interactions, the feedback they gave or that is on
-        their interactions, and their stored profiles, in one transaction."""
+        their interactions, and their stored profiles, in one transaction, and
+        leaves a tombstone for the other replicas (pruning old ones)."""
         theirs = select(InteractionRow.interaction_id).where(
             InteractionRow.tenant == tenant, InteractionRow.user_id == user_id
         )
@@ -394,6 +475,12 @@ class Store:
             )
             profiles = await conn.execute(
                 delete(ProfileRow).where(ProfileRow.tenant == tenant, ProfileRow.user_id == user_id)
+            )
+            await conn.execute(delete(ForgottenRow).where(ForgottenRow.forgotten_at < at - FORGOTTEN_RETENTION))
+            await conn.execute(
+                self._insert(ForgottenRow.__table__).values(
+                    tenant=tenant, user_id=user_id, origin=self._origin, forgotten_at=at
+                )
             )
         return ForgetCounts(interactions.rowcount, feedback.rowcount, profiles.rowcount)
 

@@ -1,7 +1,10 @@
 """The learning service's tables (SQLAlchemy 2 declarative). Every table is
 prefixed `learning_` because the embedded SQLite file is shared by services.
 
-Rows carry their tenant; idempotency keys are unique per tenant.
+Rows carry their tenant; idempotency keys are unique per tenant. Rows also
+carry their `origin`, the replica (process) that wrote them, so that every
+replica can feed the rows the others wrote into its own model (sync.py): the
+autoincrement `id` is the order replicas tail the tables in.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ class InteractionRow(Base):
         Index("ix_learning_interactions_user", "tenant", "user_id", "occurred_at"),
         Index("ix_learning_interactions_tenant_time", "tenant", "occurred_at"),
         Index("ix_learning_interactions_time", "occurred_at"),
+        {"sqlite_autoincrement": True},  # ids only grow (see migration 0002)
     )
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
@@ -96,6 +100,7 @@ class InteractionRow(Base):
     fallback: Mapped[bool] = mapped_column(Boolean, default=False)
     was_cached: Mapped[bool] = mapped_column(Boolean, default=False)
     prompt_fingerprint: Mapped[str] = mapped_column(String(64), default="")
+    origin: Mapped[str] = mapped_column(String(64), default="", server_default="")  # the replica that wrote it
 
 
 class FeedbackRow(Base):
@@ -108,6 +113,7 @@ class FeedbackRow(Base):
         Index("ix_learning_feedback_interaction", "tenant", "interaction_id"),
         Index("ix_learning_feedback_user", "tenant", "user_id"),
         Index("ix_learning_feedback_time", "occurred_at"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
@@ -124,6 +130,26 @@ class FeedbackRow(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
     stored_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    origin: Mapped[str] = mapped_column(String(64), default="", server_default="")  # the replica that wrote it
+    # A rating that replaced an earlier one (same key) is a new row (new id, so
+    # other replicas' tails see it) saying what it replaced, so that they can
+    # take the earlier rating out of their models.
+    replaced_positive: Mapped[float | None] = mapped_column(Float, nullable=True)
+    replaced_occurred_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class ForgottenRow(Base):
+    """A ForgetUser, for the other replicas to drop the user from their models
+    too (their tails read it); pruned after `FORGOTTEN_RETENTION`."""
+
+    __tablename__ = "learning_forgotten"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[str] = mapped_column(String(256))
+    origin: Mapped[str] = mapped_column(String(64))
+    forgotten_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class ProfileRow(Base):

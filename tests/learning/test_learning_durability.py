@@ -5,23 +5,39 @@ the replay — and the model rebuilt at start-up ranks as before the restart."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 
 from services.learning.app import LearningApp
+from services.learning.service import interaction_from_pb
+from services.learning.settings import LearningSettings
+from services.learning.spool import QUARANTINE
 from switchboard.learning.v1 import learning_pb2 as pb
 from switchboard.runtime.clock import ManualClock
 from switchboard.runtime.server import Runtime
 from switchboard.testing.tcp_proxy import TcpProxy
-from learning_support import ago, count, eventually, interaction, settings, stub, via_proxy
+from learning_support import ago, count, eventually, interaction, query, settings, stub, tsp, via_proxy
 
 
 def ids(database_url: str) -> list[str]:
-    from learning_support import query
-
     return sorted(r[0] for r in query(database_url, "SELECT interaction_id FROM learning_interactions"))
+
+
+@contextlib.asynccontextmanager
+async def started(config: LearningSettings, clock: ManualClock, **kwargs: Any) -> AsyncIterator[LearningApp]:
+    """A LearningApp without a gRPC server, stopped however the block ends."""
+    app = LearningApp(Runtime(config, clock=clock), **kwargs)
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.stop()
 
 
 async def test_outage_spools_then_replays_exactly_once(
@@ -73,7 +89,52 @@ async def test_outage_spools_then_replays_exactly_once(
     after = await svc.RecordInteraction(pb.RecordInteractionRequest(interaction=interaction("after")))
     assert after.ack.durability == pb.DURABILITY_STORED
     assert count(database_url) == 8
-    assert sorted(p.name for p in app.spool.directory.iterdir()) == ["current.jsonl"]
+    assert sorted(p.name for p in app.spool.directory.iterdir()) == ["current.jsonl", "lock"]
+
+
+async def test_a_repeat_spooled_during_an_outage_is_not_counted_twice(
+    serve, database_url: str, pg_proxy: TcpProxy, tmp_path: Path, clock: ManualClock
+) -> None:
+    """While the database is down, a repeat of an interaction accepted long ago
+    (no longer in memory) or of a stored rating cannot be recognised: it is
+    spooled and counted. Replay finds it in the database and the model drops
+    it again."""
+    config = settings(tmp_path / "data", via_proxy(database_url, pg_proxy.port), learning_recent_ids=100)
+    running = await serve("learning", settings=config, clock=clock)
+    svc, app = stub(running), running.app
+    at = clock.now() - timedelta(hours=1)
+    await svc.RecordInteractions(
+        pb.RecordInteractionsRequest(interactions=[interaction(f"i{n}", at=at) for n in range(150)])
+    )
+    await svc.RecordFeedback(pb.RecordFeedbackRequest(interaction_id="i149", thumb=pb.THUMB_UP, occurred_at=tsp(at)))
+
+    def counted() -> float:
+        return sum(app.keeper.model.topic_counts("code", "alpha"))
+
+    before = counted()
+    rebuilds = app.sync.rebuilds
+
+    # A rating repeated: taken back out of the model when replay finds it stored.
+    await pg_proxy.down()
+    rating = await svc.RecordFeedback(
+        pb.RecordFeedbackRequest(interaction_id="i149", thumb=pb.THUMB_UP, occurred_at=tsp(at))
+    )
+    assert rating.durability == pb.DURABILITY_SPOOLED and not rating.duplicate  # it cannot know
+    assert counted() == pytest.approx(before + 1, rel=1e-4)
+    await pg_proxy.up()
+    await eventually(lambda: len(app.spool) == 0, clock)
+    assert counted() == pytest.approx(before, rel=1e-4)
+    assert app.sync.rebuilds == rebuilds
+
+    # An interaction repeated (no longer in memory): the model is rebuilt.
+    await pg_proxy.down()
+    again = await svc.RecordInteraction(pb.RecordInteractionRequest(interaction=interaction("i0", at=at)))
+    assert again.ack.durability == pb.DURABILITY_SPOOLED and not again.ack.duplicate
+    assert counted() == pytest.approx(before + 1, rel=1e-4)
+    await pg_proxy.up()
+    await eventually(lambda: len(app.spool) == 0 and app.sync.rebuilds > rebuilds, clock)
+    assert counted() == pytest.approx(before, rel=1e-4)
+    assert count(database_url) == 150 and count(database_url, "learning_feedback") == 1
 
 
 async def test_feedback_is_spooled_too(
@@ -93,8 +154,6 @@ async def test_feedback_is_spooled_too(
     assert changed.replaced_previous and not changed.duplicate
     await pg_proxy.up()
     await eventually(lambda: len(running.app.spool) == 0, clock)
-    from learning_support import query
-
     assert query(database_url, "SELECT kind, stars FROM learning_feedback") == [("stars", 5)]
 
 
@@ -114,56 +173,42 @@ async def test_a_crash_in_the_middle_of_a_replay_loses_nothing_and_stores_nothin
         if chunks == 1:
             raise Crash()
 
-    first = LearningApp(Runtime(config, clock=clock), replay_after_chunk=die_after_first_chunk)
-    await first.start()
-    await pg_proxy.down()
-    records = [interaction(f"c{n}", at=ago(hours=n)) for n in range(10)]
-    from services.learning.service import interaction_from_pb
+    async with started(config, clock, replay_after_chunk=die_after_first_chunk) as first:
+        await pg_proxy.down()
+        records = [interaction(f"c{n}", at=ago(hours=n)) for n in range(10)]
+        domain = [interaction_from_pb(r, None, clock.now(), 86400)[0] for r in records]
+        acks = await first.ingestor.record(domain)  # type: ignore[arg-type]
+        assert {a.durability.value for a in acks} == {"spooled"}
+        await pg_proxy.up()
+        with pytest.raises(Crash):
+            await first.replayer.replay_once()
+        assert count(database_url) == 4  # the first chunk was committed, then the process "died"
+    # Abrupt: the spool still holds all ten, committed ones included.
 
-    domain = [interaction_from_pb(r, None, clock.now(), 86400)[0] for r in records]
-    acks = await first.ingestor.record(domain)  # type: ignore[arg-type]
-    assert {a.durability.value for a in acks} == {"spooled"}
-    await pg_proxy.up()
-    with pytest.raises(Crash):
-        await first.replayer.replay_once()
-    assert count(database_url) == 4  # the first chunk was committed, then the process "died"
-    await first.stop()  # abrupt: the spool still holds all ten, committed ones included
-
-    second = LearningApp(Runtime(config, clock=clock))
-    await second.start()  # replays the spool before serving
-    try:
+    async with started(config, clock) as second:  # replays the spool before serving
         assert count(database_url) == 10
         assert ids(database_url) == sorted(f"c{n}" for n in range(10))
         assert len(second.spool) == 0
+        assert not (second.spool.directory / QUARANTINE).exists()  # the repeats were no errors
         # The model rebuilt from the database has every one of them, once.
         ranked = second.keeper.recommend("default", "alice", "code", ["alpha"], greedy=True).ranked
         assert ranked[0].evidence == pytest.approx(
             first.keeper.recommend("default", "alice", "code", ["alpha"], greedy=True).ranked[0].evidence
         )
-    finally:
-        await second.stop()
 
 
 async def test_spooled_writes_of_a_stopped_process_are_replayed_by_the_next(
     database_url: str, pg_proxy: TcpProxy, tmp_path: Path, clock: ManualClock
 ) -> None:
     config = settings(tmp_path / "data", via_proxy(database_url, pg_proxy.port))
-    first = LearningApp(Runtime(config, clock=clock))
-    await first.start()
-    await pg_proxy.down()
-    from services.learning.service import interaction_from_pb
-
-    record = interaction_from_pb(interaction("lonely"), None, clock.now(), 86400)[0]
-    (ack,) = await first.ingestor.record([record])  # type: ignore[list-item]
-    assert ack.durability.value == "spooled"
-    await first.stop()
+    async with started(config, clock) as first:
+        await pg_proxy.down()
+        record = interaction_from_pb(interaction("lonely"), None, clock.now(), 86400)[0]
+        (ack,) = await first.ingestor.record([record])  # type: ignore[list-item]
+        assert ack.durability.value == "spooled"
     await pg_proxy.up()
-    second = LearningApp(Runtime(config, clock=clock))
-    await second.start()
-    try:
+    async with started(config, clock):
         assert ids(database_url) == ["lonely"]
-    finally:
-        await second.stop()
 
 
 async def test_database_down_at_start_up_serves_degraded_then_recovers(

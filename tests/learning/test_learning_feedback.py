@@ -62,6 +62,37 @@ async def test_feedback_before_its_interaction_is_held_then_applied(svc) -> None
     assert await alpha_for(svc, "bob") < await alpha_for(svc, "carol")
 
 
+async def test_a_replaced_rating_no_longer_counts_in_the_live_model(
+    serve, any_db_url: str, tmp_path: Path, clock: ManualClock
+) -> None:
+    """The live model takes the earlier rating out: it ranks as a model rebuilt
+    from the database (which holds only the last rating) does."""
+    config = settings(tmp_path / "data", any_db_url)
+    first = await serve("learning", settings=config, clock=clock)
+    svc = stub(first)
+    await svc.RecordInteractions(
+        pb.RecordInteractionsRequest(interactions=[interaction(f"bob{n}", user="bob", ok=n % 3 != 0) for n in range(9)])
+    )
+    await svc.RecordFeedback(pb.RecordFeedbackRequest(interaction_id="bob1", thumb=pb.THUMB_DOWN))
+    profile = await svc.GetUserProfile(pb.GetUserProfileRequest(user_id="bob"))
+    assert profile.satisfaction.thumbs_down == 1
+    clock.advance(60)
+    replaced = await svc.RecordFeedback(pb.RecordFeedbackRequest(interaction_id="bob1", stars=5))
+    assert replaced.replaced_previous
+    # The cached profile notices too.
+    profile = await svc.GetUserProfile(pb.GetUserProfileRequest(user_id="bob"))
+    assert (profile.satisfaction.thumbs_down, profile.satisfaction.mean_stars) == (0, 5)
+    # A rating held for an interaction not seen yet is replaced in the same way.
+    clock.advance(60)
+    await svc.RecordFeedback(pb.RecordFeedbackRequest(interaction_id="bob-later", thumb=pb.THUMB_DOWN))
+    await svc.RecordFeedback(pb.RecordFeedbackRequest(interaction_id="bob-later", thumb=pb.THUMB_UP))
+    await svc.RecordInteraction(pb.RecordInteractionRequest(interaction=interaction("bob-later", user="bob")))
+    live = await alpha_for(svc, "bob")
+    await first.stop()
+    rebuilt = await alpha_for(stub(await serve("learning", settings=config, clock=clock)), "bob")
+    assert live == pytest.approx(rebuilt, abs=1e-9)
+
+
 async def test_reasking_the_same_prompt_soon_is_dissatisfaction(svc, any_db_url: str, clock: ManualClock) -> None:
     prompt = fingerprint("how do I reverse a list?")
     t = clock.now() - timedelta(hours=1)

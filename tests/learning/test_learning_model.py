@@ -349,3 +349,18 @@ def test_config_is_validated() -> None:
         ModelConfig(latency_weight=-1)
     with pytest.raises(ValueError):
         ModelConfig(prior_success=1.0)
+
+
+def test_a_neglected_backend_gets_an_optimism_bonus() -> None:
+    """The bonus optimism_bonus / (1 + recent tries) lifts a backend nobody has
+    tried lately, so that one which improved meanwhile gets re-tried."""
+    scores = {}
+    for bonus in (0.0, 0.05):
+        model, clock = make(ModelConfig(optimism_bonus=bonus), seed=3)
+        feed(model, clock, topic="code", backend="b", pattern="1" * 20)
+        clock.advance(10 * DAY)  # b neglected since: its recent tries have faded
+        feed(model, clock, topic="code", backend="a", pattern="1" * 20)
+        scores[bonus] = {r.backend: r.score for r in model.recommend("", "code", ["a", "b"])}
+    extra = {b: scores[0.05][b] - scores[0.0][b] for b in ("a", "b")}  # same seed: same samples
+    assert extra["b"] == pytest.approx(0.05, abs=0.002)
+    assert extra["a"] == pytest.approx(0.05 / 21, abs=0.001)

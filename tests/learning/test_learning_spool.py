@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from services.learning.records import InteractionRecord, Outcome
-from services.learning.spool import CURRENT, Spool, SpoolEntry
+from services.learning.spool import CURRENT, Spool, SpoolEntry, SpoolLocked
 from learning_support import T0
 
 
@@ -79,3 +81,19 @@ async def test_seal_and_remove(tmp_path: Path) -> None:
     reopened = Spool(tmp_path)
     assert [e.interaction.interaction_id for e in reopened.open()] == ["c"]  # type: ignore[union-attr]
     reopened.close()
+
+
+async def test_one_process_per_spool_directory(tmp_path: Path) -> None:
+    first = Spool(tmp_path / "spool", spares=1)
+    first.open()
+    second = Spool(tmp_path / "spool", spares=1)
+    second.open()  # the directory is taken: the first spare
+    assert second.directory == tmp_path / "spool-2"
+    third = Spool(tmp_path / "spool", spares=1)
+    with pytest.raises(SpoolLocked, match="in use by another process"):
+        third.open()
+    first.close()
+    third.open()  # free again: it takes over, and would replay what the first left
+    assert third.directory == tmp_path / "spool"
+    second.close()
+    third.close()

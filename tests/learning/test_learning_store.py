@@ -37,7 +37,7 @@ def rec(iid: str, tenant: str = "default", user: str = "alice", ok: bool = True,
 def test_migrations_are_repeatable_and_match_the_models(any_db_url: str) -> None:
     run_migrations(any_db_url, MIGRATIONS, VERSION_TABLE)
     run_migrations(any_db_url, MIGRATIONS, VERSION_TABLE)  # a second start-up changes nothing
-    assert query(any_db_url, f"SELECT version_num FROM {VERSION_TABLE}") == [("0001_initial",)]
+    assert query(any_db_url, f"SELECT version_num FROM {VERSION_TABLE}") == [("0002_replicas",)]
     engine = create_engine(sync_url(any_db_url), poolclass=NullPool)
     try:
         with engine.connect() as conn:
@@ -124,9 +124,9 @@ async def test_forget_user_counts_what_it_deleted(store: Store, any_db_url: str)
             (fb("by-carol", on="b1", caller=True, user_id="carol"), T0),  # neither: kept
         ]
     )
-    counts = await store.forget_user("default", "alice")
+    counts = await store.forget_user("default", "alice", T0)
     assert (counts.interactions, counts.feedback, counts.profiles) == (2, 2, 0)
     assert count(any_db_url) == 2  # bob's, and alice's in another tenant
     assert query(any_db_url, "SELECT feedback_id FROM learning_feedback") == [("by-carol",)]
-    again = await store.forget_user("default", "alice")
+    again = await store.forget_user("default", "alice", T0)
     assert (again.interactions, again.feedback, again.profiles) == (0, 0, 0)
