@@ -127,7 +127,12 @@ class RouterApp:
 
     async def start(self) -> None:
         if self._http is None:
-            self._http = make_http_client()
+            s = self.settings
+            self._http = make_http_client(
+                max_connections=s.router_max_connections,
+                max_keepalive_connections=min(s.router_max_keepalive_connections, s.router_max_connections),
+                pool_timeout_s=s.router_pool_wait_s,
+            )
         configs = self.configs
         if configs is None:
             probe = ollama_probe(self._http) if self.settings.router_probe_ollama else _absent

@@ -23,6 +23,22 @@ the caller) bounds every attempt; when it runs out the stream ends with
 backend. A cancelled caller releases the breaker permit as ignored and closes
 the upstream stream at once.
 Every real attempt is reported to learning through the outcome queue.
+
+Local overload: when the router's own connection pool has no free connection
+in time (POOL_EXHAUSTED), the request never reached the backend. That attempt
+is reported SKIPPED, releases its breaker permit as ignored and is not sent to
+learning; the next backend is tried. When nothing answered and some backend
+was skipped that way, the call ends RESOURCE_EXHAUSTED (after a cached
+answer, if one exists) rather than blaming the backends or serving the
+offline text.
+
+Timing (DoneEvent): `upstream_time` is the time the router waited on the
+backends: for each attempt, from sending the request to each chunk's arrival,
+summed over the waits for the next chunk (`_next_chunk`), so the time spent
+handing chunks to the caller is not in it. `overhead` = `total_time` −
+`upstream_time`: the router's own cost (validation, cache and learning
+look-ups, relaying). Attempt durations (breaker, learning, attempt list) stay
+the whole attempt.
 """
 
 from __future__ import annotations
@@ -134,6 +150,9 @@ class AttemptOutcome(enum.Enum):
     CLIENT_ERROR = "CLIENT_ERROR"
 
 
+POOL_EXHAUSTED_DETAIL = "router connection pool exhausted"
+
+
 @dataclass(frozen=True)
 class AttemptReport:
     backend: str
@@ -201,6 +220,7 @@ class Done:
 class FailCode(enum.Enum):
     UNAVAILABLE = "UNAVAILABLE"
     DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"  # the router itself is overloaded (its connection pool)
 
 
 @dataclass(frozen=True)
@@ -280,6 +300,8 @@ class _Attempt:
     learned: Outcome = Outcome.SUCCESS
     detail: str = ""
     verdict: str = "success"  # for the breaker: success | failure | ignore
+    waited_s: float = 0.0  # time spent waiting on the backend for chunks (upstream time)
+    local_overload: bool = False  # never reached the backend: the router's pool was exhausted
 
     def failed(self, outcome: AttemptOutcome, learned: Outcome, detail: str, *, verdict: str = "ignore") -> None:
         self.outcome, self.learned, self.detail, self.verdict = outcome, learned, detail, verdict
@@ -309,6 +331,7 @@ class _Answer:
     # A failure after tokens: announced when the continuing backend produces.
     pending_switch: tuple[str, str] | None = None  # (from_backend, reason)
     deadline_hit: bool = False
+    overloaded: bool = False  # some backend was skipped for the router's own overload
 
     @property
     def joined(self) -> str:
@@ -518,10 +541,13 @@ class _Run:
         stream = lane.backend.stream(request)
         try:
             while True:
+                waiting = self.clock.monotonic()
                 try:
                     chunk = await self._next_chunk(stream)
                 except StopAsyncIteration:
                     raise BackendError(ErrorKind.MALFORMED, "stream ended without a finish reason") from None
+                finally:
+                    attempt.waited_s += self.clock.monotonic() - waiting
                 if chunk.text:
                     if attempt.ttft is None:
                         attempt.ttft = self.clock.monotonic() - attempt.started
@@ -537,7 +563,13 @@ class _Run:
                     attempt.reported_completion = chunk.completion_tokens
                     break
         except BackendError as exc:
-            attempt.failed(*_KIND_OUTCOME[exc.kind], exc.detail, verdict="failure")
+            if exc.kind is ErrorKind.POOL_EXHAUSTED:
+                # Our own overload, not the backend's: no breaker verdict, no learning record.
+                attempt.failed(AttemptOutcome.SKIPPED, Outcome.OTHER_ERROR, POOL_EXHAUSTED_DETAIL)
+                attempt.local_overload = True
+                answer.overloaded = True
+            else:
+                attempt.failed(*_KIND_OUTCOME[exc.kind], exc.detail, verdict="failure")
         except _CallerDeadline:
             # The caller's deadline, not the backend's fault.
             attempt.failed(AttemptOutcome.TIMEOUT, Outcome.CANCELLED, "the caller's deadline was reached")
@@ -590,6 +622,13 @@ class _Run:
             ttft_s=attempt.ttft,
             counted=attempt.verdict != "ignore",
         )
+        if attempt.local_overload:
+            # Not an interaction with the backend: reported as skipped, not numbered, not learned from.
+            answer.attempt_no -= 1
+            answer.attempts.append(
+                AttemptReport(lane.name, lane.model, AttemptOutcome.SKIPPED, attempt.detail, None, duration, 0)
+            )
+            return
         answered = bool(attempt.produced) or attempt.finish is not None
         # Without reported usage, count chunks: streams send about one token per chunk.
         completion = (
@@ -602,7 +641,7 @@ class _Run:
             if answered
             else 0.0
         )
-        answer.upstream_s += duration
+        answer.upstream_s += attempt.waited_s
         answer.cost_usd += cost
         answer.completion_tokens += completion
         answer.estimated = answer.estimated or (attempt.reported_completion is None and completion > 0)
@@ -754,6 +793,19 @@ class _Run:
             )
             return
         why = self._why_nothing()
+        if answer.overloaded:
+            # The router itself is overloaded: serve a cached answer if there is one,
+            # else say so (RESOURCE_EXHAUSTED: retry later), rather than blame the backends.
+            if self.key is not None and not self.cache_missed_cleanly and not self._out_of_time():
+                hit = await self._lookup()
+                if hit is not None:
+                    async for event in self._serve_cached(
+                        hit, degraded_reason=f"router overloaded ({why}); answer served from cache"
+                    ):
+                        yield event
+                    return
+            yield Failed(FailCode.RESOURCE_EXHAUSTED, f"the router is overloaded ({why})", 0, attempts)
+            return
         # Last resort 1: a cached answer to the same request, even a non-deterministic one.
         if self.key is not None and not self.cache_missed_cleanly and not self._out_of_time():
             hit = await self._lookup()

@@ -1,9 +1,11 @@
 """Thin gRPC layer of the router: proto ⇄ domain, and domain outcomes ⇄ status codes.
 
 A Generate stream ends with exactly one DoneEvent or ErrorEvent; after an
-ErrorEvent the call also ends with that event's status (UNAVAILABLE or
-DEADLINE_EXCEEDED), so a client that only looks at the status still sees the
-failure.
+ErrorEvent the call also ends with that event's status (UNAVAILABLE,
+DEADLINE_EXCEEDED, or RESOURCE_EXHAUSTED when the router itself is
+overloaded), so a client that only looks at the status still sees the failure.
+Tokens that arrive while the previous message is being written go out as one
+TokenEvent (see relay.py); none is ever held back.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from services.router.chain import (
     Token,
 )
 from services.router.observe import RouterTelemetry
+from services.router.relay import coalesced
 from services.router.stats import Percentiles
 from services.router.topics import TopicClassifier
 from services.router.validation import CachePolicy, Draft, Limits, Message, RouteRequest, validate
@@ -246,7 +249,7 @@ class RouterServiceServicer(router_pb2_grpc.RouterServiceServicer):
         self, request: router_pb2.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[router_pb2.GenerateResponse]:
         failed: Failed | None = None
-        events = self._events(request, context)
+        events = coalesced(self._events(request, context))
         try:
             async for event in events:
                 if isinstance(event, Failed):

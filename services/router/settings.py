@@ -115,6 +115,20 @@ class RouterSettings(MeshSettings):
     router_latency_window: int = Field(
         default=500, ge=1, le=100_000, description="Recent calls per backend kept for latency percentiles."
     )
+    router_max_connections: int = Field(
+        default=1000, ge=1, le=1_000_000,
+        description="Pooled HTTP connections to the backends (all together): one per open stream, so this "
+                    "bounds the router's concurrent streams.",
+    )
+    router_max_keepalive_connections: int = Field(
+        default=100, ge=0, le=1_000_000, description="Idle backend connections kept open for reuse."
+    )
+    router_pool_wait_s: float = Field(
+        default=5.0, gt=0, le=600,
+        description="Longest wait for a free pooled connection; then the attempt fails as local overload "
+                    "(never blamed on the backend) and, if no backend can take it, the call ends RESOURCE_EXHAUSTED. "
+                    "Keep it below the backends' first_token_s.",
+    )
     router_probe_ollama: bool = Field(
         default=True, description="Without [[backends]], use Ollama on localhost:11434 when it answers."
     )

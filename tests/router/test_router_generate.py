@@ -114,14 +114,18 @@ async def test_failure_after_tokens_continues_on_next_backend(
     out = await generate(router.stub, prompt=prompt)
     assert out.code == grpc.StatusCode.OK, out.details
     out.assert_well_formed()
-    assert out.kinds[:5] == ["start", "token", "token", "token", "backend_switch"]
+    # Tokens that arrive together may travel as one TokenEvent: compare text, not messages.
+    kinds = out.kinds
+    cut = kinds.index("backend_switch")
+    assert kinds[0] == "start" and set(kinds[1:cut]) == {"token"} and kinds.count("backend_switch") == 1
     switch = out.of("backend_switch")[0]
-    before = "".join(t.text for t in out.of("token")[:3])
+    before = "".join(e.token.text for e in out.events[1:cut])
+    assert len(before.split()) == 3 and {e.token.backend for e in out.events[1:cut]} == {"alpha"}
     assert (switch.from_backend, switch.to_backend, switch.continuation) == ("alpha", "beta", True)
     assert switch.chars_before_switch == len(before) and switch.reason
     assert b.requests[-1].assistant_prefix == before  # continued from the text already sent
     assert out.text == answer_to(prompt)  # nothing lost, nothing repeated
-    assert {t.backend for t in out.of("token")[3:]} == {"beta"}
+    assert {e.token.backend for e in out.events[cut:] if e.WhichOneof("event") == "token"} == {"beta"}
     assert out.done.backend == "beta"
     assert [x.outcome == R.ATTEMPT_OUTCOME_SUCCESS for x in out.done.attempts] == [False, True]
     assert out.done.attempts[0].completion_tokens == 3
@@ -137,7 +141,9 @@ async def test_no_backend_can_continue_ends_with_error_event_and_status(serve, m
     out = await generate(router.stub, prompt="Tell me about rivers")
     assert out.code == grpc.StatusCode.UNAVAILABLE
     out.assert_well_formed()
-    assert out.kinds == ["start", "token", "token", "token", "error"]
+    kinds = out.kinds
+    assert kinds[0] == "start" and set(kinds[1:-1]) == {"token"} and kinds[-1] == "error"
+    assert len(out.text.split()) == 3
     error = out.error
     assert error.code == "UNAVAILABLE" and error.chars_sent == len(out.text) > 0
     assert "cut off" in error.message and out.details == error.message

@@ -59,6 +59,10 @@ class ErrorKind(enum.Enum):
     TIMEOUT = "timeout"  # connect, first token, gap between tokens, total
     MALFORMED = "malformed"  # unparseable chunk, or a stream without its end marker
     CLIENT = "client"  # HTTP 4xx other than 429 (bad key, unknown model, bad request)
+    # The router's own connection pool had no free connection in time: the
+    # request never reached the backend, so this is local overload, never the
+    # backend's failure (the chain neither trips its breaker nor tells learning).
+    POOL_EXHAUSTED = "pool_exhausted"
 
 
 class BackendError(Exception):
@@ -167,6 +171,8 @@ def transport_error(exc: Exception, where: str) -> BackendError:
     """An httpx/OS error as a BackendError; `where` says what we were doing."""
     name = type(exc).__name__
     text = f"{where}: {name}: {exc}".rstrip(": ")
+    if isinstance(exc, httpx.PoolTimeout):  # a TimeoutException: test it first
+        return BackendError(ErrorKind.POOL_EXHAUSTED, f"router connection pool exhausted ({where})")
     if isinstance(exc, httpx.TimeoutException):
         return BackendError(ErrorKind.TIMEOUT, text)
     if isinstance(exc, httpx.DecodingError):
@@ -256,8 +262,10 @@ class HttpBackend:
     # -- the shared machinery --
     def _timeout(self) -> httpx.Timeout:
         t = self.config.timeouts
-        # Reads are bounded by our own first-token/gap/total deadlines.
-        return httpx.Timeout(connect=t.connect_s, read=None, write=t.connect_s, pool=t.connect_s)
+        # Reads are bounded by our own first-token/gap/total deadlines. The wait
+        # for a pooled connection is the shared client's (a router setting): it
+        # is local overload, not this backend's connect time.
+        return httpx.Timeout(connect=t.connect_s, read=None, write=t.connect_s, pool=self._client.timeout.pool)
 
     async def stream(self, request: BackendRequest) -> AsyncIterator[Chunk]:
         loop = asyncio.get_running_loop()

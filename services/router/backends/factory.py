@@ -17,21 +17,24 @@ from switchboard.runtime.clock import Clock
 
 def make_http_client(
     *,
-    max_connections: int = 200,
-    max_keepalive_connections: int = 50,
+    max_connections: int = 1000,
+    max_keepalive_connections: int = 100,
     keepalive_expiry_s: float = 30.0,
+    pool_timeout_s: float = 5.0,
     trust_env: bool = True,
 ) -> httpx.AsyncClient:
     """One pooled client for every backend: HTTP/1.1 keep-alive, bounded pool.
-    Per-request timeouts come from each backend's config, so the client has
-    none of its own beyond a connect/pool bound."""
+    Every open stream holds one connection, so `max_connections` bounds the
+    router's concurrent streams; a request that waits `pool_timeout_s` for one
+    fails as POOL_EXHAUSTED (local overload). Per-request timeouts come from
+    each backend's config; the pool wait stays the client's."""
     return httpx.AsyncClient(
         limits=httpx.Limits(
             max_connections=max_connections,
             max_keepalive_connections=max_keepalive_connections,
             keepalive_expiry=keepalive_expiry_s,
         ),
-        timeout=httpx.Timeout(connect=5.0, read=None, write=5.0, pool=5.0),
+        timeout=httpx.Timeout(connect=5.0, read=None, write=5.0, pool=pool_timeout_s),
         follow_redirects=False,
         trust_env=trust_env,
     )
