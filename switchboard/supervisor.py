@@ -295,7 +295,7 @@ async def run_up(settings: MeshSettings, out: Callable[[str], None] = _say) -> i
     except SettingsError as exc:
         out(f"switchboard up: {exc}")
         return 2
-    sup = Supervisor(settings, out=out, healing=healing)
+    sup = Supervisor(settings, out=out, healing=healing, ready_timeout_s=settings.up_ready_timeout_s)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -92,6 +92,10 @@ class MeshSettings(BaseSettings):
     peer_timeout_s: float = Field(
         default=5.0, gt=0, le=600, description="Default deadline of a unary call to a peer."
     )
+    up_ready_timeout_s: float = Field(
+        default=60.0, gt=0, le=3600,
+        description="`switchboard up`: how long every service may take to report SERVING (a slow start is not a failure before then).",
+    )
     max_message_bytes: int = Field(
         default=4 * 1024 * 1024, ge=1024, description="Largest gRPC message accepted or sent."
     )
