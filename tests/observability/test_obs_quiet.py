@@ -17,7 +17,8 @@ from switchboard.cache.v1 import cache_pb2, cache_pb2_grpc
 from switchboard.mesh import SERVICES
 from switchboard.testing.fake_backend import FakeBackend
 
-TELEMETRY_WORDS = ("otlp", "opentelemetry", "exporter", "telemetry", "collector", "4317", "/metrics")
+# ":4317" as a port: a bare "4317" also occurs inside numbers in DEBUG lines.
+TELEMETRY_WORDS = ("otlp", "opentelemetry", "exporter", "telemetry", "collector", ":4317", "/metrics")
 
 
 @contextlib.asynccontextmanager
