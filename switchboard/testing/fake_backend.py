@@ -45,6 +45,7 @@ import signal
 import socket
 import struct
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -215,7 +216,7 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-class _Wire:
+class _Wire(ABC):
     """One wire format's bytes."""
 
     content_type = "text/event-stream"
@@ -229,6 +230,7 @@ class _Wire:
     def head(self, plan: _Plan) -> list[bytes]:
         return []
 
+    @abstractmethod
     def token(self, text: str) -> bytes:
         raise NotImplementedError
 
@@ -236,15 +238,19 @@ class _Wire:
         """Everything after the tokens except the end marker."""
         return []
 
+    @abstractmethod
     def end_marker(self, plan: _Plan, sent: int) -> list[bytes]:
         raise NotImplementedError
 
+    @abstractmethod
     def malformed(self) -> bytes:
         raise NotImplementedError
 
+    @abstractmethod
     def error(self, status: int, message: str) -> bytes:
         raise NotImplementedError
 
+    @abstractmethod
     def whole(self, plan: _Plan) -> bytes:
         raise NotImplementedError
 

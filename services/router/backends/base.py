@@ -12,6 +12,7 @@ import asyncio
 import enum
 import json
 import math
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -229,7 +230,7 @@ class StreamParser(Protocol):
         ...
 
 
-class HttpBackend:
+class HttpBackend(ABC):
     """The shared part of the HTTP adapters: send, map status, read lines under
     the timeouts, close promptly. Subclasses say what to send and how to parse."""
 
@@ -246,9 +247,11 @@ class HttpBackend:
         self._api_key = api_key
 
     # -- what subclasses provide --
+    @abstractmethod
     def _request_body(self, request: BackendRequest) -> dict[str, Any]:
         raise NotImplementedError
 
+    @abstractmethod
     def _request_path(self) -> str:
         raise NotImplementedError
 
@@ -256,6 +259,7 @@ class HttpBackend:
         """Authentication and version headers, sent on streams and probes."""
         return {}
 
+    @abstractmethod
     def _parser(self, request: BackendRequest) -> StreamParser:
         raise NotImplementedError
 
