@@ -61,8 +61,9 @@ FULL = Profile(
     deals=10_000,
     tasks=5_000,
     brief_repeats=3,
-    sim_args=(),
-    sim_timeout_s=420.0,
+    # Through the real LearningService over gRPC (issue 4), on a simulated clock.
+    sim_args=("--grpc", "inprocess"),
+    sim_timeout_s=1800.0,
     profile_s=6.0,
 )
 
