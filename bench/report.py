@@ -381,9 +381,10 @@ def relay_md(results: dict[str, Any], plots: dict[str, str]) -> str:
         h = short[-1]
         s = {**s, "notes": [*(s.get("notes") or []),
                             f"only {h['open']} of {h['streams']} streams opened: {s['pool_timeouts']:,} backend attempts "
-                            "failed with httpx's `PoolTimeout` in the router (its backend connection pool is full), "
-                            "which the router counts as a backend time-out, so the breaker of a healthy backend "
-                            "tripped; the number of concurrent backend streams per router is capped by that pool"]}
+                            "failed with httpx's `PoolTimeout` in the router (its backend connection pool is full); "
+                            "the router skips such attempts without blaming the backend, and the number of "
+                            "concurrent backend streams per router is capped by that pool "
+                            "(`SWITCHBOARD_ROUTER_MAX_CONNECTIONS`)"]}
     if "relay" in plots:
         out.append(f"\n![token relay against concurrency]({plots['relay']})\n")
     out.append(profile_md(s))

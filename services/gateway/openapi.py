@@ -75,7 +75,7 @@ class _Schemas:
             return {"type": "object", "additionalProperties": self.field(message.fields_by_name["value"])}
         name = message.full_name
         if name not in self.components:
-            self.components[name] = {}  # placeholder: recursion-safe
+            self.components[name] = {}  # reserve the name first: a self-referencing message stops here
             self.components[name] = self._message(message)
         return {"$ref": f"#/components/schemas/{name}"}
 
