@@ -16,6 +16,8 @@ from collections.abc import Iterator
 
 from sqlalchemy.engine import make_url
 
+from switchboard.testing.ports import PortPicker
+
 DATABASE_ENV = "SWITCHBOARD_TEST_DATABASE_URL"
 REDIS_ENV = "SWITCHBOARD_TEST_REDIS_URL"
 
@@ -92,8 +94,11 @@ def fresh_database(server_url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+# One picker per test process, so no two callers in it ever get the same port.
+_PORTS = PortPicker.below_ephemeral_range(seed=os.getpid())
+
+
 def free_port() -> int:
-    """A port free right now (for child processes that cannot use port 0)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port free right now and never handed out before in this process, for child
+    processes that cannot use port 0 (see ports.py for why not port 0 and close)."""
+    return _PORTS.pick()
