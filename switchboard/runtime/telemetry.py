@@ -1,9 +1,14 @@
 """OpenTelemetry setup shared by every service: resource, tracer provider,
 library instrumentation, span links for background work, attribute names.
 
-Spans are always created (so trace ids reach the logs and propagate to peers), but
-exported only when the standard `OTEL_EXPORTER_OTLP_ENDPOINT` (or the traces-only
-variant) is set; otherwise nothing is exported and nothing is said about it.
+Spans always get ids (so trace ids reach the logs and propagate to peers), but
+are recorded and exported only when the standard `OTEL_EXPORTER_OTLP_ENDPOINT`
+(or the traces-only variant) is set; otherwise nothing is exported and nothing
+is said about it, and spans are not even recorded: a recorded span costs
+~0.1 ms of CPU (attributes, events, the span object), and a routed request
+makes about ten of them across the mesh, for nobody to read. So tracing is
+configured per mesh, not per service: a service without an endpoint passes its
+"not sampled" decision on to the peers it calls.
 `OTEL_TRACES_EXPORTER=none` or `OTEL_SDK_DISABLED=true` turn export off even
 with an endpoint. `OTEL_EXPORTER_OTLP_PROTOCOL` (or `…_TRACES_PROTOCOL`) picks
 the transport: `grpc` (the default; Jaeger and the OpenTelemetry collector take
@@ -18,8 +23,9 @@ entry is added.
 
 What is traced, once `instrument_libraries` has run in a service process:
 gRPC server and client calls (the bootstrap's and `PeerChannels`' interceptors;
-health is left out), HTTP client calls through httpx (backends, probes; the W3C
-`traceparent` header goes with them), Redis commands, SQL statements on engines
+health is left out), HTTP client calls through httpx (monitor probes, briefs
+delivery) and the router's backend calls through aiohttp (`http_client_trace_config`;
+the W3C `traceparent` header goes with them), Redis commands, SQL statements on engines
 from `switchboard.db.create_engine_for`, and the gateway's HTTP requests (ASGI).
 Context crosses every hop as W3C trace context in gRPC metadata / HTTP headers.
 
@@ -55,7 +61,7 @@ from opentelemetry.propagate import inject
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, SamplingResult
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Decision, ParentBased, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 
 from switchboard import __version__
@@ -186,8 +192,11 @@ def build_tracer_provider(
 ) -> TracerProvider:
     """A provider for `service`, exporting over OTLP only when configured.
     Raises ValueError on an unsupported OTLP protocol."""
-    provider = TracerProvider(resource=resource or build_resource(service, env), sampler=build_sampler(env))
-    if exporter_configured(env):
+    exporting = exporter_configured(env)
+    # No exporter: every span is non-recording; the SDK still gives it fresh ids.
+    sampler = build_sampler(env) if exporting else ALWAYS_OFF
+    provider = TracerProvider(resource=resource or build_resource(service, env), sampler=sampler)
+    if exporting:
         exporter: Any
         if otlp_protocol("traces", env) == "http/protobuf":
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: PLC0415
@@ -305,6 +314,27 @@ def instrument_libraries(tracer_provider: TracerProvider, meter_provider: Any = 
         HTTPXClientInstrumentor().instrument(**kwargs)
     if not RedisInstrumentor().is_instrumented_by_opentelemetry:
         RedisInstrumentor().instrument(tracer_provider=tracer_provider)
+
+
+def http_client_trace_config(tracer_provider: TracerProvider, meter_provider: Any = None) -> Any:
+    """An aiohttp `TraceConfig` for one session (the router's backend client):
+    a CLIENT span per request, `traceparent` injected, the HTTP client duration
+    metric, as httpx's instrumentation gives. Per session rather than by patching
+    aiohttp globally. Only URL, method, host, port and status become attributes:
+    no header (API keys) and no body (prompts) is captured, and the URL's
+    credentials and signature parameters are redacted."""
+    from opentelemetry.instrumentation._semconv import (  # noqa: PLC0415
+        _OpenTelemetrySemanticConventionStability,
+        _OpenTelemetryStabilitySignalType,
+    )
+    from opentelemetry.instrumentation.aiohttp_client import create_trace_config  # noqa: PLC0415
+
+    # The attribute names follow OTEL_SEMCONV_STABILITY_OPT_IN, as the instrumentors' do.
+    _OpenTelemetrySemanticConventionStability._initialize()
+    mode = _OpenTelemetrySemanticConventionStability._get_opentelemetry_stability_opt_in_mode(
+        _OpenTelemetryStabilitySignalType.HTTP
+    )
+    return create_trace_config(tracer_provider=tracer_provider, meter_provider=meter_provider, sem_conv_opt_in_mode=mode)
 
 
 def instrument_engine(sync_engine: Any, tracer_provider: Any = None, meter_provider: Any = None) -> None:

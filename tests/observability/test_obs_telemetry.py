@@ -57,8 +57,10 @@ def _processors(provider: TracerProvider) -> tuple[Any, ...]:
 def test_no_endpoint_means_no_exporter_and_no_log_line(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     provider = t.build_tracer_provider("router", env={})
-    with provider.get_tracer("x").start_as_current_span("work"):
-        pass
+    with provider.get_tracer("x").start_as_current_span("work", kind=SpanKind.SERVER) as span:
+        # Not recorded (nobody would read it), but it has ids for the logs and for peers.
+        assert not span.is_recording()
+        assert span.get_span_context().is_valid
     provider.shutdown()
     assert _processors(provider) == ()
     assert m.start_metrics(t.build_resource("router", env={}), env={}).provider is None
@@ -220,7 +222,8 @@ def test_a_lone_dependency_call_starts_no_trace_but_requests_and_named_work_do(
 def test_otel_traces_sampler_replaces_the_rule() -> None:
     env = {"OTEL_TRACES_SAMPLER": "always_on"}
     assert t.build_sampler(env) is None  # the SDK reads the variable itself
-    assert "NoBackgroundCalls" in t.build_tracer_provider("router", env={}).sampler.get_description()
+    endpoint = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1"}
+    assert "NoBackgroundCalls" in t.build_tracer_provider("router", env=endpoint).sampler.get_description()
 
 
 # --- log lines carry the ids -------------------------------------------------------------------
