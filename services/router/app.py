@@ -8,9 +8,9 @@ import os
 from collections.abc import Mapping, Sequence
 
 import grpc
-import httpx
 
 from services.router.backends import (
+    BackendClient,
     BackendConfig,
     build_backend,
     default_backends,
@@ -31,6 +31,7 @@ from services.router.validation import Limits
 from switchboard.router.v1 import router_pb2, router_pb2_grpc
 from switchboard.runtime.server import Runtime
 from switchboard.runtime.settings import SettingsError
+from switchboard.runtime.telemetry import http_client_trace_config
 
 SETTINGS = RouterSettings
 
@@ -72,7 +73,7 @@ class RouterApp:
         *,
         backends: Sequence[BackendConfig] | None = None,
         env: Mapping[str, str] | None = None,
-        http_client: httpx.AsyncClient | None = None,
+        http_client: BackendClient | None = None,
     ) -> None:
         self.runtime = runtime
         self.settings = router_settings(runtime.settings)
@@ -111,6 +112,7 @@ class RouterApp:
             self.clock,
             max_size=s.router_outcome_queue_size,
             batch_size=s.router_outcome_batch_size,
+            linger_s=s.router_outcome_linger_s,
             retry_initial_s=s.router_outcome_retry_initial_s,
             retry_max_s=s.router_outcome_retry_max_s,
         )
@@ -132,6 +134,12 @@ class RouterApp:
                 max_connections=s.router_max_connections,
                 max_keepalive_connections=min(s.router_max_keepalive_connections, s.router_max_connections),
                 pool_timeout_s=s.router_pool_wait_s,
+                # A CLIENT span per backend call, and `traceparent` to the backend.
+                trace_configs=(
+                    [http_client_trace_config(self.runtime.tracer_provider, self.runtime.meter_provider)]
+                    if self.runtime.tracer_provider is not None
+                    else []
+                ),
             )
         configs = self.configs
         if configs is None:

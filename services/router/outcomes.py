@@ -1,7 +1,8 @@
 """Attempt outcomes on their way to the learning service.
 
 `OutcomeQueue.submit` never waits: the caller's answer must not depend on
-learning. A background task sends batches through an `OutcomeSink`; while the
+learning. A background task sends batches through an `OutcomeSink` (the first outcome
+after a quiet spell waits `linger_s` for others to join it); while the
 sink fails (learning down) the records stay queued and are retried with a
 growing pause, so nothing is lost unless the bounded queue overflows, in which
 case the oldest records are dropped and counted. Every record carries an
@@ -104,6 +105,7 @@ class OutcomeQueue:
         *,
         max_size: int = 10_000,
         batch_size: int = 100,
+        linger_s: float = 0.0,
         retry_initial_s: float = 0.5,
         retry_max_s: float = 15.0,
     ) -> None:
@@ -111,6 +113,7 @@ class OutcomeQueue:
         self._clock = clock
         self._max_size = max_size
         self._batch_size = batch_size
+        self._linger_s = linger_s
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s
         self._queue: deque[OutcomeRecord] = deque()
@@ -236,12 +239,23 @@ class OutcomeQueue:
 
     async def _run(self) -> None:
         pause = self._retry_initial_s
+        quiet = True  # nothing was waiting: the next outcome may wait for company
         while True:
             if not self._queue:
                 self._idle.set()
                 self._wakeup.clear()
+                quiet = True
                 await self._wakeup.wait()
                 continue
+            if quiet and self._linger_s > 0 and len(self._queue) < self._batch_size:
+                # Let a batch gather: each call costs learning (and us) about as
+                # much CPU as a whole batch's rows, so one call per linger instead
+                # of one per request. Outcomes only inform learning; a few tens of
+                # ms later changes nothing.
+                quiet = False
+                await self._clock.sleep(self._linger_s)
+                continue
+            quiet = False
             if await self._send_one_batch():
                 pause = self._retry_initial_s
             else:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 
 from services.router.backends import (
+    BackendClient,
     BackendConfig,
     BackendKind,
     default_backends,
@@ -165,12 +165,12 @@ async def test_default_with_only_one_key() -> None:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
+async def client() -> AsyncIterator[BackendClient]:
     async with make_http_client(trust_env=False) as c:
         yield c
 
 
-async def test_ollama_probe_on_real_sockets(client: httpx.AsyncClient) -> None:
+async def test_ollama_probe_on_real_sockets(client: BackendClient) -> None:
     async with FakeBackend() as fb:
         assert await ollama_probe(client, fb.url)() is True
         assert fb.requests[-1].path == "/api/tags"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
 import pytest
 
 from services.router.backends import (
@@ -17,6 +16,7 @@ from services.router.backends import (
     Chunk,
     ErrorKind,
     build_backend,
+    make_http_client,
 )
 from services.router.backends.mock import MockBackend
 from switchboard.runtime.clock import ManualClock
@@ -146,7 +146,7 @@ async def test_a_fault_after_some_tokens() -> None:
 
 
 async def test_built_by_the_factory_probe_and_close_are_harmless() -> None:
-    async with httpx.AsyncClient() as client:
+    async with make_http_client(trust_env=False) as client:
         backend = build_backend(BackendConfig(name="demo", kind="mock"), client, ManualClock(), {})
     assert isinstance(backend, MockBackend)
     await backend.probe()

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 
 from services.router.backends import (
     Backend,
+    BackendClient,
     BackendConfig,
     BackendError,
     BackendRequest,
@@ -39,12 +39,12 @@ async def fake() -> AsyncIterator[FakeBackend]:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
+async def client() -> AsyncIterator[BackendClient]:
     async with make_http_client(trust_env=False) as c:
         yield c
 
 
-def make(kind: str, base_url: str, client: httpx.AsyncClient, **timeouts: float) -> Backend:
+def make(kind: str, base_url: str, client: BackendClient, **timeouts: float) -> Backend:
     config = BackendConfig(
         name=f"t-{kind}",
         kind=kind,
@@ -70,7 +70,7 @@ async def collect_until_error(backend: Backend, request: BackendRequest = REQUES
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_streams_the_answer_with_usage_and_a_final_chunk(kind: str, fake: FakeBackend, client: httpx.AsyncClient) -> None:
+async def test_streams_the_answer_with_usage_and_a_final_chunk(kind: str, fake: FakeBackend, client: BackendClient) -> None:
     backend = make(kind, fake.url, client)
     chunks = await collect(backend)
 
@@ -88,7 +88,7 @@ async def test_streams_the_answer_with_usage_and_a_final_chunk(kind: str, fake: 
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_connection_is_kept_alive_between_streams(kind: str, fake: FakeBackend, client: httpx.AsyncClient) -> None:
+async def test_connection_is_kept_alive_between_streams(kind: str, fake: FakeBackend, client: BackendClient) -> None:
     backend = make(kind, fake.url, client)
     await collect(backend)
     await collect(backend)
@@ -96,8 +96,33 @@ async def test_connection_is_kept_alive_between_streams(kind: str, fake: FakeBac
     assert first.peer == second.peer  # the pooled connection was reused
 
 
+async def test_idle_connections_beyond_the_keepalive_cap_are_closed(fake: FakeBackend) -> None:
+    async with make_http_client(max_connections=4, max_keepalive_connections=1, trust_env=False) as client:
+        backend = make("openai", fake.url, client)
+        await asyncio.gather(*(collect(backend) for _ in range(3)))  # three streams, three connections
+        burst = {r.peer for r in fake.requests}
+        assert len(burst) == 3
+        await asyncio.gather(*(collect(backend) for _ in range(2)))
+        after = {r.peer for r in list(fake.requests)[3:]}
+        assert len(after) == 2 and len(after & burst) == 1  # one was kept for reuse, two were closed
+
+
+async def test_a_full_pool_fails_fast_as_local_overload_and_frees_its_slot(fake: FakeBackend) -> None:
+    fake.set_fault("stall:1")
+    async with make_http_client(max_connections=1, pool_timeout_s=0.1, trust_env=False) as client:
+        backend = make("openai", fake.url, client)
+        holder = backend.stream(REQUEST)
+        assert (await anext(holder)).text  # holds the only connection
+        error = (await collect_until_error(backend))[1]
+        assert error.kind is ErrorKind.POOL_EXHAUSTED
+        assert len(fake.requests) == 1  # the refused request never reached the backend
+        await holder.aclose()  # type: ignore[attr-defined]
+        fake.set_fault(None)
+        assert (await collect(backend))[-1].finish_reason == "stop"  # the slot came back
+
+
 @pytest.mark.parametrize("kind", KINDS)
-async def test_max_tokens_ends_with_length(kind: str, fake: FakeBackend, client: httpx.AsyncClient) -> None:
+async def test_max_tokens_ends_with_length(kind: str, fake: FakeBackend, client: BackendClient) -> None:
     fake.tokens = 10
     backend = make(kind, fake.url, client)
     chunks = await collect(backend, BackendRequest(messages=REQUEST.messages, max_tokens=3))
@@ -108,7 +133,7 @@ async def test_max_tokens_ends_with_length(kind: str, fake: FakeBackend, client:
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_continuation_sends_the_prefix_as_a_trailing_assistant_turn(
-    kind: str, fake: FakeBackend, client: httpx.AsyncClient
+    kind: str, fake: FakeBackend, client: BackendClient
 ) -> None:
     backend = make(kind, fake.url, client)
     assert backend.supports_continuation
@@ -150,7 +175,7 @@ async def test_fault_maps_to_error_kind(
     status: int | None,
     tokens: int,
     fake: FakeBackend,
-    client: httpx.AsyncClient,
+    client: BackendClient,
 ) -> None:
     fake.tokens = 12
     fake.set_fault(spec)
@@ -170,7 +195,7 @@ async def test_fault_maps_to_error_kind(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_fault_clears_after_times(kind: str, fake: FakeBackend, client: httpx.AsyncClient) -> None:
+async def test_fault_clears_after_times(kind: str, fake: FakeBackend, client: BackendClient) -> None:
     fake.set_fault("http_error:502", times=1)
     backend = make(kind, fake.url, client)
     _, error = await collect_until_error(backend)
@@ -180,7 +205,7 @@ async def test_fault_clears_after_times(kind: str, fake: FakeBackend, client: ht
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_connection_refused_is_connection(kind: str, client: httpx.AsyncClient) -> None:
+async def test_connection_refused_is_connection(kind: str, client: BackendClient) -> None:
     backend = make(kind, f"http://127.0.0.1:{free_port()}", client)
     _, error = await collect_until_error(backend)
     assert error.kind is ErrorKind.CONNECTION
@@ -190,7 +215,7 @@ async def test_connection_refused_is_connection(kind: str, client: httpx.AsyncCl
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_first_token_timeout(kind: str, fake: FakeBackend, client: httpx.AsyncClient) -> None:
+async def test_first_token_timeout(kind: str, fake: FakeBackend, client: BackendClient) -> None:
     fake.set_fault("stall:0")
     backend = make(kind, fake.url, client, first_token_s=0.2)
     text, error = await collect_until_error(backend)
@@ -202,7 +227,7 @@ async def test_first_token_timeout(kind: str, fake: FakeBackend, client: httpx.A
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_gap_between_tokens_timeout(kind: str, fake: FakeBackend, client: httpx.AsyncClient) -> None:
+async def test_gap_between_tokens_timeout(kind: str, fake: FakeBackend, client: BackendClient) -> None:
     fake.set_fault("stall:2")
     backend = make(kind, fake.url, client, between_tokens_s=0.2)
     text, error = await collect_until_error(backend)
@@ -214,7 +239,7 @@ async def test_gap_between_tokens_timeout(kind: str, fake: FakeBackend, client: 
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_total_timeout(kind: str, fake: FakeBackend, client: httpx.AsyncClient) -> None:
+async def test_total_timeout(kind: str, fake: FakeBackend, client: BackendClient) -> None:
     fake.tokens = 40
     fake.set_fault("slow:0.03")  # ~1.2 s in all, each gap well under between_tokens_s
     backend = make(kind, fake.url, client, total_s=0.3, between_tokens_s=5)
@@ -228,7 +253,7 @@ async def test_total_timeout(kind: str, fake: FakeBackend, client: httpx.AsyncCl
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_closing_the_generator_early_closes_the_upstream_stream(
-    kind: str, fake: FakeBackend, client: httpx.AsyncClient
+    kind: str, fake: FakeBackend, client: BackendClient
 ) -> None:
     fake.tokens = 50
     fake.set_fault("slow:0.05")
@@ -245,7 +270,7 @@ async def test_closing_the_generator_early_closes_the_upstream_stream(
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_cancelling_the_consumer_closes_the_upstream_stream(
-    kind: str, fake: FakeBackend, client: httpx.AsyncClient
+    kind: str, fake: FakeBackend, client: BackendClient
 ) -> None:
     fake.set_fault("stall:1")
     backend = make(kind, fake.url, client)
@@ -269,7 +294,7 @@ PROBE_PATHS = {"openai": "/v1/models", "ollama": "/api/tags", "anthropic": "/v1/
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_probe_is_a_cheap_get(kind: str, fake: FakeBackend, client: httpx.AsyncClient) -> None:
+async def test_probe_is_a_cheap_get(kind: str, fake: FakeBackend, client: BackendClient) -> None:
     backend = make(kind, fake.url, client)
     await backend.probe()
     rec = fake.requests[-1]
@@ -288,7 +313,7 @@ async def test_probe_is_a_cheap_get(kind: str, fake: FakeBackend, client: httpx.
         ("stall:0", ErrorKind.TIMEOUT),
     ],
 )
-async def test_probe_faults(kind: str, spec: str, error_kind: ErrorKind, fake: FakeBackend, client: httpx.AsyncClient) -> None:
+async def test_probe_faults(kind: str, spec: str, error_kind: ErrorKind, fake: FakeBackend, client: BackendClient) -> None:
     fake.set_fault(spec, probes=True)
     backend = make(kind, fake.url, client, connect_s=0.2, first_token_s=0.2)
     with pytest.raises(BackendError) as info:
@@ -296,13 +321,13 @@ async def test_probe_faults(kind: str, spec: str, error_kind: ErrorKind, fake: F
     assert info.value.kind is error_kind
 
 
-async def test_generation_faults_leave_probes_alone_by_default(fake: FakeBackend, client: httpx.AsyncClient) -> None:
+async def test_generation_faults_leave_probes_alone_by_default(fake: FakeBackend, client: BackendClient) -> None:
     fake.set_fault("http_error:500")
     await make("openai", fake.url, client).probe()
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_a_slow_consumer_is_not_charged_to_the_backend(kind: str, fake: FakeBackend, client: httpx.AsyncClient) -> None:
+async def test_a_slow_consumer_is_not_charged_to_the_backend(kind: str, fake: FakeBackend, client: BackendClient) -> None:
     fake.tokens = 3
     fake.set_fault("slow:0.1")  # each token is a separate read from the socket
     backend = make(kind, fake.url, client, between_tokens_s=0.25)
@@ -314,7 +339,7 @@ async def test_a_slow_consumer_is_not_charged_to_the_backend(kind: str, fake: Fa
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_streams_ask_for_their_media_type_and_probes_do_not(kind: str, fake: FakeBackend, client: httpx.AsyncClient) -> None:
+async def test_streams_ask_for_their_media_type_and_probes_do_not(kind: str, fake: FakeBackend, client: BackendClient) -> None:
     backend = make(kind, fake.url, client)
     await collect(backend)
     expected = "application/x-ndjson" if kind == "ollama" else "text/event-stream"

@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from services.router.backends import (
+    BackendClient,
     BackendConfig,
     BackendError,
     BackendRequest,
@@ -23,7 +25,7 @@ from services.router.backends.base import parse_retry_after
 from services.router.backends.ollama import OllamaParser
 from services.router.backends.openai import OpenAIParser
 from switchboard.runtime.clock import ManualClock, SystemClock
-from switchboard.testing.fake_backend import Fault, FakeBackend, split_tokens
+from switchboard.testing.fake_backend import FakeBackend, Fault, split_tokens
 
 MESSAGES = (
     ChatTurn("system", "You are terse."),
@@ -40,12 +42,19 @@ async def fake() -> AsyncIterator[FakeBackend]:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
+async def client() -> AsyncIterator[BackendClient]:
     async with make_http_client(trust_env=False) as c:
         yield c
 
 
-def backend(kind: str, base_url: str, client: httpx.AsyncClient, key_env: str | None = "KEY"):
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """A plain HTTP client, for what the fake answers outside the adapters."""
+    async with httpx.AsyncClient(trust_env=False) as c:
+        yield c
+
+
+def backend(kind: str, base_url: str, client: BackendClient, key_env: str | None = "KEY"):
     config = BackendConfig(name=kind, kind=kind, base_url=base_url, model="m-1", api_key_env=key_env)
     return build_backend(config, client, SystemClock(), {"KEY": "secret-key"})
 
@@ -54,7 +63,7 @@ async def drain(b, request: BackendRequest) -> str:
     return "".join([c.text async for c in b.stream(request)])
 
 
-async def test_openai_request_shape(fake: FakeBackend, client: httpx.AsyncClient) -> None:
+async def test_openai_request_shape(fake: FakeBackend, client: BackendClient) -> None:
     b = backend("openai", fake.url + "/v1", client)  # a base URL ending in /v1 is not doubled
     await drain(b, BackendRequest(messages=MESSAGES, max_tokens=7, temperature=0.3))
     rec = fake.requests[-1]
@@ -70,12 +79,12 @@ async def test_openai_request_shape(fake: FakeBackend, client: httpx.AsyncClient
     }
 
 
-async def test_openai_without_a_key_sends_no_authorization(fake: FakeBackend, client: httpx.AsyncClient) -> None:
+async def test_openai_without_a_key_sends_no_authorization(fake: FakeBackend, client: BackendClient) -> None:
     await drain(backend("openai", fake.url, client, key_env=None), BackendRequest(messages=MESSAGES))
     assert "authorization" not in fake.requests[-1].headers
 
 
-async def test_ollama_request_shape(fake: FakeBackend, client: httpx.AsyncClient) -> None:
+async def test_ollama_request_shape(fake: FakeBackend, client: BackendClient) -> None:
     await drain(backend("ollama", fake.url, client, key_env=None), BackendRequest(messages=MESSAGES, max_tokens=5, temperature=0.0))
     rec = fake.requests[-1]
     assert rec.path == "/api/chat"
@@ -88,7 +97,7 @@ async def test_ollama_request_shape(fake: FakeBackend, client: httpx.AsyncClient
     assert "authorization" not in rec.headers
 
 
-async def test_anthropic_request_shape(fake: FakeBackend, client: httpx.AsyncClient) -> None:
+async def test_anthropic_request_shape(fake: FakeBackend, client: BackendClient) -> None:
     await drain(backend("anthropic", fake.url, client), BackendRequest(messages=MESSAGES, temperature=1.7))
     rec = fake.requests[-1]
     assert rec.path == "/v1/messages"
@@ -103,7 +112,7 @@ async def test_anthropic_request_shape(fake: FakeBackend, client: httpx.AsyncCli
 
 
 async def test_anthropic_prefill_strips_trailing_whitespace_and_does_not_double_it(
-    fake: FakeBackend, client: httpx.AsyncClient
+    fake: FakeBackend, client: BackendClient
 ) -> None:
     b = backend("anthropic", fake.url, client)
     request = BackendRequest(messages=MESSAGES[:2])
@@ -118,7 +127,7 @@ async def test_anthropic_prefill_strips_trailing_whitespace_and_does_not_double_
     assert prefix + rest == full
 
 
-async def test_error_detail_carries_the_backend_message(fake: FakeBackend, client: httpx.AsyncClient) -> None:
+async def test_error_detail_carries_the_backend_message(fake: FakeBackend, client: BackendClient) -> None:
     fake.set_fault(Fault.parse("http_error:400"))
     with pytest.raises(BackendError) as info:
         await drain(backend("openai", fake.url, client), BackendRequest(messages=MESSAGES))
@@ -126,15 +135,15 @@ async def test_error_detail_carries_the_backend_message(fake: FakeBackend, clien
     assert "fake HTTP 400" in info.value.detail
 
 
-async def test_fault_from_a_prompt_directive(fake: FakeBackend, client: httpx.AsyncClient) -> None:
+async def test_fault_from_a_prompt_directive(fake: FakeBackend, client: BackendClient) -> None:
     request = BackendRequest(messages=(ChatTurn("user", "hello [[fault:http_error:503]]"),))
     with pytest.raises(BackendError) as info:
         await drain(backend("ollama", fake.url, client), request)
     assert info.value.status_code == 503
 
 
-async def test_fault_from_a_request_header(fake: FakeBackend, client: httpx.AsyncClient) -> None:
-    response = await client.post(
+async def test_fault_from_a_request_header(fake: FakeBackend, http: httpx.AsyncClient) -> None:
+    response = await http.post(
         fake.url + "/v1/chat/completions",
         json={"model": "x", "messages": [{"role": "user", "content": "hi"}]},
         headers={"x-fake-fault": "rate_limit:3"},
@@ -144,9 +153,9 @@ async def test_fault_from_a_request_header(fake: FakeBackend, client: httpx.Asyn
 
 
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/api/chat", "/v1/messages"])
-async def test_fake_answers_without_streaming_too(path: str, fake: FakeBackend, client: httpx.AsyncClient) -> None:
+async def test_fake_answers_without_streaming_too(path: str, fake: FakeBackend, http: httpx.AsyncClient) -> None:
     body = {"model": "x", "messages": [{"role": "user", "content": "hi"}], "stream": False, "max_tokens": 50}
-    response = await client.post(fake.url + path, json=body)
+    response = await http.post(fake.url + path, json=body)
     assert response.status_code == 200
     text = str(response.json())
     assert fake.answer_for([("user", "hi")]) in text
@@ -154,11 +163,12 @@ async def test_fake_answers_without_streaming_too(path: str, fake: FakeBackend, 
 
 def test_retry_after_forms() -> None:
     clock = ManualClock(start=datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC))
-    assert parse_retry_after(httpx.Headers({"retry-after": "7"}), clock) == 7.0
-    assert parse_retry_after(httpx.Headers({"retry-after": "Thu, 01 Jan 2026 12:00:30 GMT"}), clock) == 30.0
-    assert parse_retry_after(httpx.Headers({"retry-after-ms": "250", "retry-after": "1"}), clock) == 0.25
-    assert parse_retry_after(httpx.Headers({"retry-after": "soon"}), clock) is None
-    assert parse_retry_after(httpx.Headers({}), clock) is None
+    # Response headers as aiohttp gives them: names in any case.
+    assert parse_retry_after(CIMultiDictProxy(CIMultiDict({"Retry-After": "7"})), clock) == 7.0
+    assert parse_retry_after(CIMultiDict({"retry-after": "Thu, 01 Jan 2026 12:00:30 GMT"}), clock) == 30.0
+    assert parse_retry_after(CIMultiDict({"Retry-After-Ms": "250", "retry-after": "1"}), clock) == 0.25
+    assert parse_retry_after(CIMultiDict({"retry-after": "soon"}), clock) is None
+    assert parse_retry_after(CIMultiDict(), clock) is None
 
 
 def _feed_all(parser, lines: list[str]) -> list:
@@ -258,8 +268,8 @@ def test_anthropic_delta_before_message_start_is_malformed() -> None:
     assert info.value.kind is ErrorKind.MALFORMED
 
 
-async def test_fake_rejects_an_unknown_fault_spec(fake: FakeBackend, client: httpx.AsyncClient) -> None:
-    response = await client.post(
+async def test_fake_rejects_an_unknown_fault_spec(fake: FakeBackend, http: httpx.AsyncClient) -> None:
+    response = await http.post(
         fake.url + "/api/chat",
         json={"model": "x", "messages": [{"role": "user", "content": "hi"}]},
         headers={"x-fake-fault": "meteor_strike"},

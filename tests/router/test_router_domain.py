@@ -202,6 +202,25 @@ async def test_queue_sends_in_batches_without_blocking_submit() -> None:
     await queue.stop(0)
 
 
+async def test_queue_lingers_so_outcomes_of_several_requests_share_one_call() -> None:
+    sink, clock = Receiver(), ManualClock()
+    queue = OutcomeQueue(sink, clock, max_size=100, batch_size=10, linger_s=0.05)
+    queue.start()
+    queue.submit(record(0))
+    await settle(clock)
+    assert sink.calls == 0  # the first one waits for company
+    for n in range(1, 4):
+        queue.submit(record(n))
+    clock.advance(0.05)
+    await asyncio.wait_for(queue.drained(), 2)
+    assert [len(b) for b in sink.batches] == [4]
+    for n in range(4, 14):  # a full batch does not wait
+        queue.submit(record(n))
+    await asyncio.wait_for(queue.drained(), 2)
+    assert [len(b) for b in sink.batches] == [4, 10]
+    await queue.stop(0)
+
+
 async def test_queue_keeps_outcomes_while_receiver_is_down_and_flushes_on_return() -> None:
     sink, clock = Receiver(), ManualClock()
     sink.up = False

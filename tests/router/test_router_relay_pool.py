@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import aiohttp
 import grpc
-import httpx
 import pytest
 from router_harness import (
     MemoryLearning,
@@ -26,6 +26,7 @@ from services.router.backends.base import (
     ErrorKind,
     transport_error,
 )
+from services.router.backends.client import PoolExhausted
 from services.router.backends.config import BackendConfig
 from services.router.breaker import BreakerConfig, CircuitBreaker
 from services.router.chain import Chain, ChainOptions, Done, Lane, Start, Switch, Token
@@ -45,9 +46,9 @@ R = router_pb2
 
 
 def test_pool_timeout_maps_to_local_overload_not_timeout() -> None:
-    error = transport_error(httpx.PoolTimeout("no connection"), "sending the request")
+    error = transport_error(PoolExhausted("no connection"), "sending the request")
     assert error.kind is ErrorKind.POOL_EXHAUSTED and "pool exhausted" in error.detail
-    assert transport_error(httpx.ConnectTimeout("slow"), "x").kind is ErrorKind.TIMEOUT
+    assert transport_error(aiohttp.ConnectionTimeoutError("slow"), "x").kind is ErrorKind.TIMEOUT
 
 
 async def test_exhausted_pool_never_blames_the_healthy_backend(serve, mesh_settings, tmp_path) -> None:

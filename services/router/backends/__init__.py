@@ -9,6 +9,7 @@ from services.router.backends.base import (
     Chunk,
     ErrorKind,
 )
+from services.router.backends.client import BackendClient, PoolExhausted
 from services.router.backends.config import (
     BackendConfig,
     BackendKind,
@@ -17,10 +18,15 @@ from services.router.backends.config import (
     default_backends,
     load_backends,
 )
-from services.router.backends.factory import build_backend, make_http_client, ollama_probe
+from services.router.backends.factory import (
+    build_backend,
+    make_http_client,
+    ollama_probe,
+)
 
 __all__ = [
     "Backend",
+    "BackendClient",
     "BackendConfig",
     "BackendError",
     "BackendKind",
@@ -29,6 +35,7 @@ __all__ = [
     "Chunk",
     "ErrorKind",
     "MockOptions",
+    "PoolExhausted",
     "Timeouts",
     "build_backend",
     "default_backends",

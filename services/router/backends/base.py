@@ -3,7 +3,7 @@ the shared machinery of the HTTP adapters (timeouts, error mapping, closing).
 
 An adapter's `stream` is an async generator of `Chunk`s. Its last chunk carries
 `finish_reason` (and usage when the backend reports it); a stream that ends any
-other way raises `BackendError` — never a raw httpx error, never a silent end.
+other way raises `BackendError` — never a raw aiohttp error, never a silent end.
 """
 
 from __future__ import annotations
@@ -18,8 +18,15 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import httpx
+import aiohttp
+from aiohttp.http_exceptions import ContentEncodingError
 
+from services.router.backends.client import (
+    TRANSPORT_ERRORS,
+    BackendClient,
+    PoolExhausted,
+)
+from services.router.backends.lines import BodyLines
 from switchboard.runtime.clock import Clock
 
 if TYPE_CHECKING:
@@ -115,9 +122,10 @@ def join_url(base_url: str, path: str) -> str:
     return base + path
 
 
-def parse_retry_after(headers: httpx.Headers, clock: Clock) -> float | None:
+def parse_retry_after(headers: Mapping[str, str], clock: Clock) -> float | None:
     """Seconds to wait from `retry-after-ms` (OpenAI) or `Retry-After`
-    (seconds or an HTTP date); None when absent or unreadable."""
+    (seconds or an HTTP date); None when absent or unreadable. `headers` looks
+    names up case-insensitively (a response's CIMultiDictProxy does)."""
     ms = headers.get("retry-after-ms")
     if ms:
         try:
@@ -168,24 +176,30 @@ def status_error(status: int, detail: str, retry_after_s: float | None = None) -
     return BackendError(ErrorKind.CLIENT, detail, status_code=status)
 
 
-def transport_error(exc: Exception, where: str) -> BackendError:
-    """An httpx/OS error as a BackendError; `where` says what we were doing."""
+def transport_error(exc: BaseException, where: str) -> BackendError:
+    """An aiohttp/OS error (or PoolExhausted) as a BackendError; `where` says
+    what we were doing."""
     name = type(exc).__name__
     text = f"{where}: {name}: {exc}".rstrip(": ")
-    if isinstance(exc, httpx.PoolTimeout):  # a TimeoutException: test it first
+    if isinstance(exc, PoolExhausted):
         return BackendError(ErrorKind.POOL_EXHAUSTED, f"router connection pool exhausted ({where})")
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, aiohttp.ServerTimeoutError):  # connect (or socket) timeout
         return BackendError(ErrorKind.TIMEOUT, text)
-    if isinstance(exc, httpx.DecodingError):
+    if isinstance(exc, ContentEncodingError) or isinstance(exc.__cause__, ContentEncodingError):
+        # A body that does not decompress (aiohttp wraps it in ClientPayloadError).
         return BackendError(ErrorKind.MALFORMED, text)
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+    if isinstance(exc, aiohttp.InvalidURL):  # also a non-HTTP scheme
         return BackendError(ErrorKind.CLIENT, text)
-    # ConnectError, ReadError, WriteError, RemoteProtocolError (peer closed
-    # mid-body), CloseError, plain OSError: the connection failed.
+    # ClientConnectorError, ServerDisconnectedError, ClientPayloadError (peer
+    # closed mid-body), an unparseable response, plain OSError: the connection failed.
     return BackendError(ErrorKind.CONNECTION, text)
 
 
-_HTTP_ERRORS = (httpx.HTTPError, httpx.InvalidURL, OSError)
+def _deadline_hit(exc: BaseException) -> bool:
+    """One of our own deadlines (asyncio.timeout) fired. TimeoutError is an
+    OSError, and aiohttp's connect timeout is a TimeoutError too: that one is a
+    transport error."""
+    return isinstance(exc, TimeoutError) and not isinstance(exc, aiohttp.ServerTimeoutError)
 
 
 class _Deadlines:
@@ -239,7 +253,7 @@ class HttpBackend(ABC):
     supports_continuation = True
 
     def __init__(
-        self, config: BackendConfig, client: httpx.AsyncClient, clock: Clock, api_key: str | None
+        self, config: BackendConfig, client: BackendClient, clock: Clock, api_key: str | None
     ) -> None:
         self.config = config
         self._client = client
@@ -264,49 +278,42 @@ class HttpBackend(ABC):
         raise NotImplementedError
 
     # -- the shared machinery --
-    def _timeout(self) -> httpx.Timeout:
-        t = self.config.timeouts
-        # Reads are bounded by our own first-token/gap/total deadlines. The wait
-        # for a pooled connection is the shared client's (a router setting): it
-        # is local overload, not this backend's connect time.
-        return httpx.Timeout(connect=t.connect_s, read=None, write=t.connect_s, pool=self._client.timeout.pool)
-
     async def stream(self, request: BackendRequest) -> AsyncIterator[Chunk]:
         loop = asyncio.get_running_loop()
         deadlines = _Deadlines(loop, self.config.timeouts)
-        http_request = self._client.build_request(
-            "POST",
-            join_url(self.config.base_url, self._request_path()),
-            json=self._request_body(request),
-            headers={**self._headers(), "accept": self.stream_content_type},
-            timeout=self._timeout(),
-        )
+        url = join_url(self.config.base_url, self._request_path())
+        body = self._request_body(request)
+        headers = {**self._headers(), "accept": self.stream_content_type}
         try:
+            # The wait for a pooled connection is the client's (a router setting):
+            # it is local overload, not this backend's connect time.
             async with asyncio.timeout_at(deadlines.next()):
-                response = await self._client.send(http_request, stream=True)
-        except TimeoutError:
-            raise deadlines.expired() from None
-        except _HTTP_ERRORS as exc:
-            raise transport_error(exc, "sending the request") from None
+                response = await self._client.send(
+                    "POST", url, headers=headers, json_body=body, connect_s=self.config.timeouts.connect_s
+                )
+        except TRANSPORT_ERRORS as exc:
+            raise (deadlines.expired() if _deadline_hit(exc) else transport_error(exc, "sending the request")) from None
         try:
-            if response.status_code >= 300:
+            if response.status >= 300:
                 raise await self._status_error(response, deadlines)
             parser = self._parser(request)
-            lines = response.aiter_lines()
-            try:
-                while True:
-                    try:
-                        async with asyncio.timeout_at(deadlines.next()):
-                            line = await anext(lines)
-                    except StopAsyncIteration:
-                        raise BackendError(
-                            ErrorKind.MALFORMED, "stream ended without its end marker (truncated)"
-                        ) from None
+            lines = BodyLines(response.charset)
+            content = response.content
+            while True:
+                # One timeout per network read, not per line: a read usually
+                # brings many lines (see lines.py).
+                async with asyncio.timeout_at(deadlines.next()):
+                    data = await content.readany()
+                if data:
+                    ready, ended = lines.feed(data), False
+                else:
+                    ready, ended = lines.end(), True
+                for line in ready:
                     chunks = parser.feed(line)
                     if parser.done:
                         # Read the body's end before handing over the final chunk,
                         # so the connection goes back to the pool.
-                        await self._drain(lines, deadlines)
+                        await self._drain(content, deadlines)
                     for chunk in chunks:
                         yield chunk
                         if chunk.text:
@@ -315,64 +322,56 @@ class HttpBackend(ABC):
                             deadlines.token()
                     if parser.done:
                         return
-            finally:
-                await lines.aclose()  # type: ignore[attr-defined]
-        except TimeoutError:
-            raise deadlines.expired() from None
-        except _HTTP_ERRORS as exc:
-            raise transport_error(exc, "reading the stream") from None
+                if ended:
+                    raise BackendError(ErrorKind.MALFORMED, "stream ended without its end marker (truncated)")
+        except TRANSPORT_ERRORS as exc:
+            raise (deadlines.expired() if _deadline_hit(exc) else transport_error(exc, "reading the stream")) from None
         finally:
             # On aclose/cancellation too: closes the upstream connection now
             # (an unfinished body is never returned to the pool).
-            await response.aclose()
+            self._client.finish(response)
 
-    async def _drain(self, lines: AsyncIterator[str], deadlines: _Deadlines) -> None:
+    async def _drain(self, content: aiohttp.StreamReader, deadlines: _Deadlines) -> None:
         try:
             async with asyncio.timeout_at(deadlines.next()):
-                async for _ in lines:
+                while await content.readany():
                     pass
-        except (TimeoutError, *_HTTP_ERRORS):
+        except TRANSPORT_ERRORS:  # TimeoutError included
             pass  # the answer is complete; the connection just won't be reused
 
-    async def _status_error(self, response: httpx.Response, deadlines: _Deadlines) -> BackendError:
+    async def _status_error(self, response: aiohttp.ClientResponse, deadlines: _Deadlines) -> BackendError:
         body = b""
         try:
             async with asyncio.timeout_at(deadlines.next()):
-                async for part in response.aiter_bytes():
+                while part := await response.content.readany():
                     body += part
                     if len(body) > 8192:
                         break
-        except (TimeoutError, *_HTTP_ERRORS):
+        except TRANSPORT_ERRORS:  # TimeoutError included
             pass
-        detail = f"HTTP {response.status_code}"
+        detail = f"HTTP {response.status}"
         message = error_message(body)
         if message:
             detail += f": {message}"
-        return status_error(response.status_code, detail, parse_retry_after(response.headers, self._clock))
+        return status_error(response.status, detail, parse_retry_after(response.headers, self._clock))
 
     async def probe(self) -> None:
         t = self.config.timeouts
         try:
             async with asyncio.timeout(t.connect_s + t.first_token_s):
-                response = await self._client.get(
-                    join_url(self.config.base_url, self.probe_path),
-                    headers=self._headers(),
-                    timeout=self._timeout(),
+                status, headers, body = await self._client.fetch(
+                    join_url(self.config.base_url, self.probe_path), headers=self._headers(), connect_s=t.connect_s
                 )
-        except TimeoutError:
+        except TRANSPORT_ERRORS as exc:
+            if not _deadline_hit(exc):
+                raise transport_error(exc, "probe") from None
             raise BackendError(ErrorKind.TIMEOUT, f"probe got no answer within {t.connect_s + t.first_token_s:g}s") from None
-        except _HTTP_ERRORS as exc:
-            raise transport_error(exc, "probe") from None
-        if response.status_code >= 300:
-            detail = f"probe: HTTP {response.status_code}"
-            message = error_message(response.content)
-            raise status_error(
-                response.status_code,
-                f"{detail}: {message}" if message else detail,
-                parse_retry_after(response.headers, self._clock),
-            )
+        if status >= 300:
+            detail = f"probe: HTTP {status}"
+            message = error_message(body)
+            raise status_error(status, f"{detail}: {message}" if message else detail, parse_retry_after(headers, self._clock))
         try:
-            response.json()
+            json.loads(body)
         except ValueError:
             raise BackendError(ErrorKind.MALFORMED, "probe: the answer is not JSON") from None
 
@@ -410,8 +409,7 @@ class SseLines:
         if line.startswith(":"):
             return None
         field, _, value = line.partition(":")
-        if value.startswith(" "):
-            value = value[1:]
+        value = value.removeprefix(" ")
         if field == "data":
             self._data.append(value)
         elif field == "event":
