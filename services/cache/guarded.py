@@ -45,7 +45,9 @@ class GuardedStore:
             when = f"next try in {wait:.1f}s" if wait > 0 else "a probe is in flight"
             raise StoreUnavailable(f"{self._breaker.name} unavailable, breaker open ({when}); last error: {self._breaker.last_error}")
         try:
-            result = await asyncio.wait_for(work, limit)
+            # asyncio.timeout, not wait_for: no extra task per call on the hit path.
+            async with asyncio.timeout(limit):
+                result = await work
         except TimeoutError:
             reason = f"{self._breaker.name} did not answer within {limit * 1000:.0f} ms"
             if limit >= self._timeout_s / 2:
