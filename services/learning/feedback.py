@@ -3,6 +3,7 @@ re-ask detection, and feedback held until its interaction arrives."""
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -59,30 +60,41 @@ def feedback_violations(
     return v
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Asked:
     interaction_id: str
     request_key: str
     occurred_at: datetime
+    arrived_s: float  # monotonic seconds it was observed: entries leave in this order
 
 
 class ReaskDetector:
     """Notices a user asking the same thing again soon after a successful answer:
     implicit dissatisfaction with that answer. Keeps, per (tenant, user,
-    prompt fingerprint), the latest successful answer; memory is bounded by
-    `capacity` and entries older than the window are dropped as they are met."""
+    prompt fingerprint), the latest successful answer, for as long as a re-ask
+    of it can still come: entries observed more than the window plus `late_s`
+    (outcomes reach learning late: the router's retries, a short outage) ago
+    are dropped, oldest first. So memory follows the rate of answers times the
+    window, and `capacity` caps it in any case."""
 
-    def __init__(self, window_s: float, capacity: int = 100_000) -> None:
+    def __init__(self, window_s: float, capacity: int = 100_000, late_s: float = 60.0) -> None:
         self._window = timedelta(seconds=window_s)
+        self._keep_s = window_s + late_s
         self._capacity = capacity
         self._last: OrderedDict[tuple[str, str, str], _Asked] = OrderedDict()
 
-    def observe(self, record: InteractionRecord) -> FeedbackRecord | None:
-        """Feeds one newly accepted interaction; returns the implicit feedback it
-        reveals about an earlier answer, if any."""
+    def __len__(self) -> int:
+        return len(self._last)
+
+    def observe(self, record: InteractionRecord, arrived_s: float) -> FeedbackRecord | None:
+        """Feeds one newly accepted interaction, observed at monotonic time
+        `arrived_s`; returns the implicit feedback it reveals about an earlier
+        answer, if any."""
         if not self._window or not record.user_id or not record.prompt_fingerprint:
             return None
-        key = (record.tenant, record.user_id, record.prompt_fingerprint)
+        self._expire(arrived_s)
+        # Interned: a user's entries share one copy of the tenant and user id.
+        key = (sys.intern(record.tenant), sys.intern(record.user_id), record.prompt_fingerprint)
         found: FeedbackRecord | None = None
         earlier = self._last.get(key)
         if (
@@ -101,13 +113,20 @@ class ReaskDetector:
                 signal=Signal.REASK,
                 related_interaction_id=record.interaction_id,
             )
-        if record.success or record.was_cached:
-            if earlier is None or record.occurred_at >= earlier.occurred_at:
-                self._last[key] = _Asked(record.interaction_id, record.request_key, record.occurred_at)
-                self._last.move_to_end(key)
-                while len(self._last) > self._capacity:
-                    self._last.popitem(last=False)
+        latest = earlier is None or record.occurred_at >= earlier.occurred_at
+        if (record.success or record.was_cached) and latest:
+            self._last[key] = _Asked(record.interaction_id, record.request_key, record.occurred_at, arrived_s)
+            self._last.move_to_end(key)
+            while len(self._last) > self._capacity:
+                self._last.popitem(last=False)
         return found
+
+    def _expire(self, now_s: float) -> None:
+        while self._last:
+            oldest = next(iter(self._last.values()))
+            if now_s - oldest.arrived_s <= self._keep_s:
+                return
+            self._last.popitem(last=False)
 
     def forget_user(self, tenant: str, user_id: str) -> None:
         for key in [k for k in self._last if k[0] == tenant and k[1] == user_id]:

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from services.learning.feedback import HeldFeedback, ReaskDetector
+from services.learning.groupcommit import GroupCommit
 from services.learning.modelstate import Event, ModelKeeper, ObserveEvent, RateEvent
 from services.learning.records import (
     Ack,
@@ -35,12 +37,21 @@ from services.learning.records import (
     FeedbackRecord,
     InteractionRecord,
     Key,
+    RatedInteraction,
 )
-from services.learning.spool import DatabaseState, Replayer, ReplayOutcome, Spool, SpoolEntry, SpoolError
+from services.learning.spool import (
+    DatabaseState,
+    Replayer,
+    ReplayOutcome,
+    Spool,
+    SpoolEntry,
+    SpoolError,
+)
 from services.learning.store import (
     Accepted,
     ForgetCounts,
     History,
+    InsertResult,
     Store,
     TailedFeedback,
     TailedInteraction,
@@ -59,25 +70,43 @@ class StorageUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Known:
-    """A recently accepted interaction: its acknowledgement and content."""
+    """A recently accepted interaction, as little of it as is needed: its
+    acknowledgement (for a repeat) and whose it was, on which topic and backend
+    (a RatedInteraction, for feedback on it and ForgetUser). Not the whole
+    record: the memory holds up to `learning_recent_ids` of these."""
 
     stored_at: datetime
     durability: Durability
-    record: InteractionRecord
+    tenant: str
+    user_id: str
+    topic: str
+    backend: str
+
+    @classmethod
+    def of(cls, record: InteractionRecord, stored_at: datetime, durability: Durability) -> Known:
+        # Interned: a few labels and users recur in every entry; one copy each, not one per entry.
+        return cls(
+            stored_at, durability,
+            sys.intern(record.tenant), sys.intern(record.user_id), sys.intern(record.topic), sys.intern(record.backend),
+        )
 
 
 class RecentInteractions:
-    """Bounded memory of recently accepted interactions (LRU)."""
+    """Bounded memory of recently accepted interactions (LRU), about 0.35 kB each."""
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
         self._items: OrderedDict[Key, Known] = OrderedDict()
 
+    def __len__(self) -> int:
+        return len(self._items)
+
     def get(self, key: Key) -> Known | None:
         return self._items.get(key)
 
-    def put(self, key: Key, known: Known) -> None:
-        self._items[key] = known
+    def put(self, record: InteractionRecord, stored_at: datetime, durability: Durability) -> None:
+        key = (sys.intern(record.tenant), record.interaction_id)
+        self._items[key] = Known.of(record, stored_at, durability)
         self._items.move_to_end(key)
         while len(self._items) > self._capacity:
             self._items.popitem(last=False)
@@ -85,10 +114,10 @@ class RecentInteractions:
     def mark_stored(self, key: Key) -> None:
         known = self._items.get(key)
         if known is not None and known.durability is not Durability.STORED:
-            self._items[key] = Known(known.stored_at, Durability.STORED, known.record)
+            self._items[key] = replace(known, durability=Durability.STORED)
 
     def forget_user(self, tenant: str, user_id: str) -> set[str]:
-        gone = {k for k, v in self._items.items() if k[0] == tenant and v.record.user_id == user_id}
+        gone = {k for k, v in self._items.items() if k[0] == tenant and v.user_id == user_id}
         for key in gone:
             del self._items[key]
         return {k[1] for k in gone}
@@ -126,6 +155,8 @@ class Ingestor:
         self._held = held
         self._recent = recent
         self._db_timeout_s = db_timeout_s
+        # Concurrent calls share one commit (groupcommit.py); the spool replay writes directly.
+        self._commits = GroupCommit(store.insert_interactions, timeout_s=db_timeout_s)
         self._inflight: dict[Key, asyncio.Future[Ack]] = {}
         # Counted when spooled, as new; replay says whether they were (see above).
         self._unverified: set[Key] = set()
@@ -187,12 +218,11 @@ class Ingestor:
         now = self._clock.now()
         accepted = [Accepted(r, now) for r in records]
         acks: list[Ack] = []
-        new: list[InteractionRecord] = []
         result = None
         if self._state.up:
             try:
-                async with asyncio.timeout(self._db_timeout_s):
-                    result = await self._store.insert_interactions(accepted)
+                # Bounded by GroupCommit: db_timeout_s queued, then the transaction's own.
+                result = await self._commits.insert_interactions(accepted, on_commit=self._committed)
             except Exception as exc:
                 if not is_unavailable(exc):
                     raise
@@ -201,21 +231,25 @@ class Ingestor:
             for record in records:
                 if record.key in result.inserted:
                     acks.append(Ack(record.interaction_id, now, False, Durability.STORED))
-                    new.append(record)
                 else:
                     stored_at = result.existing.get(record.key, now)
                     acks.append(Ack(record.interaction_id, stored_at, True, Durability.STORED))
-            durability = Durability.STORED
-        else:
-            await self._spool_append([SpoolEntry("interaction", now, interaction=r) for r in records])
-            acks = [Ack(r.interaction_id, now, False, Durability.SPOOLED) for r in records]
-            new = list(records)
-            durability = Durability.SPOOLED
-            self._unverified.update(r.key for r in records)
-        for record in new:
-            self._recent.put(record.key, Known(now, durability, record))
+            return acks
+        await self._spool_append([SpoolEntry("interaction", now, interaction=r) for r in records])
+        self._unverified.update(r.key for r in records)
+        for record in records:
+            self._recent.put(record, now, Durability.SPOOLED)
             self._absorb(record)
-        return acks
+        return [Ack(r.interaction_id, now, False, Durability.SPOOLED) for r in records]
+
+    def _committed(self, accepted: Sequence[Accepted], result: InsertResult) -> None:
+        """The new rows of a commit reach memory and the model; run by the group
+        commit as it commits, so also when the caller gave up meanwhile (a resend
+        finds them stored and counts them as repeats)."""
+        for item in accepted:
+            if item.record.key in result.inserted:
+                self._recent.put(item.record, item.stored_at, Durability.STORED)
+                self._absorb(item.record)
 
     def _absorb(self, record: InteractionRecord) -> None:
         self._keeper.observe(record)
@@ -223,14 +257,47 @@ class Ingestor:
             self._keeper.rate(record, feedback)
 
     async def _implicit_feedback(self, records: Sequence[InteractionRecord]) -> None:
-        for record in records:
-            found = self._reask.observe(record)
-            if found is None:
-                continue
+        """The re-ask signals these new interactions reveal, recorded as feedback.
+        A re-ask is of a recent answer, so its interaction is nearly always in
+        memory: those go to the database in one transaction (a burst of re-asks
+        is one write, not one each); the rest take `record_feedback`'s path."""
+        found = [f for r in records if (f := self._reask.observe(r, self._clock.monotonic())) is not None]
+        together: list[tuple[FeedbackRecord, RatedInteraction]] = []
+        alone: list[FeedbackRecord] = []
+        for feedback in found:
+            interaction = self._interaction_in_memory(feedback.interaction_key)
+            if interaction is not None and self._state.up and self._spool.pending("feedback", feedback.key) is None:
+                together.append((feedback, interaction))
+            else:
+                alone.append(feedback)
+        if together and not await self._write_feedback_together(together):
+            alone = [f for f, _ in together] + alone
+        for feedback in alone:
             try:
-                await self.record_feedback(found)
+                await self.record_feedback(feedback)
             except StorageUnavailable:
-                log.warning("could not record an implicit re-ask signal", extra={"interaction_id": found.interaction_id})
+                log.warning("could not record an implicit re-ask signal",
+                            extra={"interaction_id": feedback.interaction_id})
+
+    async def _write_feedback_together(self, items: Sequence[tuple[FeedbackRecord, RatedInteraction]]) -> bool:
+        """`record_feedback` for feedback whose interactions are known, in one
+        database transaction; False (nothing written) when the database is down."""
+        now = self._clock.now()
+        try:
+            async with asyncio.timeout(self._db_timeout_s):
+                writes = await self._store.write_feedback([(f, now) for f, _ in items])
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            self._database_down(exc)
+            return False
+        for (feedback, interaction), write in zip(items, writes, strict=True):
+            if write.duplicate:
+                continue
+            if write.previous is not None:
+                self._keeper.retract(interaction, write.previous)
+            self._keeper.rate(interaction, feedback)
+        return True
 
     def _database_down(self, exc: BaseException) -> None:
         self._state.mark_down(exc)
@@ -275,14 +342,14 @@ class Ingestor:
                 self._unverified_feedback.add(feedback.key)
         return ack
 
-    def _interaction_in_memory(self, key: Key) -> InteractionRecord | None:
+    def _interaction_in_memory(self, key: Key) -> RatedInteraction | None:
         if (known := self._recent.get(key)) is not None:
-            return known.record
+            return known
         if (entry := self._spool.pending("interaction", key)) is not None:
             return entry.interaction
         return None
 
-    async def _find_interaction(self, key: Key) -> InteractionRecord | None:
+    async def _find_interaction(self, key: Key) -> RatedInteraction | None:
         try:
             async with asyncio.timeout(self._db_timeout_s):
                 found = await self._store.find_interaction(key)
@@ -309,10 +376,13 @@ class Ingestor:
                 self._database_down(exc)
         spooled = self._spool.pending("feedback", feedback.key)
         previous = spooled.feedback if spooled is not None else None
-        if spooled is not None and previous is not None:
-            if previous.same_content(feedback) or feedback.caller_id or not feedback.explicit:
-                ack = FeedbackAck(feedback.feedback_id, spooled.accepted_at, True, False, known, Durability.SPOOLED)
-                return _FeedbackWritten(ack, None, unverified=False)
+        if (
+            spooled is not None
+            and previous is not None
+            and (previous.same_content(feedback) or feedback.caller_id or not feedback.explicit)
+        ):
+            ack = FeedbackAck(feedback.feedback_id, spooled.accepted_at, True, False, known, Durability.SPOOLED)
+            return _FeedbackWritten(ack, None, unverified=False)
         await self._spool_append([SpoolEntry("feedback", now, feedback=feedback)])
         ack = FeedbackAck(feedback.feedback_id, now, False, previous is not None, known, Durability.SPOOLED)
         # Without a spooled previous version, the database may hold one: replay tells.
@@ -358,7 +428,7 @@ class Ingestor:
             seq += 1
             events.append((stored_at, 0, seq, ObserveEvent(record)))
             loaded[record.key] = record
-            self._recent.put(record.key, Known(stored_at, Durability.STORED, record))
+            self._recent.put(record, stored_at, Durability.STORED)
         for item in history.feedback:
             seq += 1
             if item.interaction is not None:
@@ -374,7 +444,7 @@ class Ingestor:
                 record = entry.interaction
                 loaded[record.key] = record
                 events.append((entry.accepted_at, 0, seq, ObserveEvent(record)))
-                self._recent.put(record.key, Known(entry.accepted_at, Durability.SPOOLED, record))
+                self._recent.put(record, entry.accepted_at, Durability.SPOOLED)
         for entry in pending:
             seq += 1
             fb = entry.feedback
@@ -400,9 +470,10 @@ class Ingestor:
         events.sort(key=lambda e: e[:3])
         ordered = [e[3] for e in events]
         await self._keeper.rebuild(ordered)
+        arrived = self._clock.monotonic()
         for event in ordered:
             if isinstance(event, ObserveEvent) and event.record.occurred_at >= reask_since:
-                self._reask.observe(event.record)
+                self._reask.observe(event.record, arrived)
         return len(ordered)
 
     # --- rows other replicas wrote (sync.py) -----------------------------------------
@@ -418,7 +489,7 @@ class Ingestor:
             record = row.record
             if self._known(record.key) is not None:
                 continue
-            self._recent.put(record.key, Known(row.stored_at, Durability.STORED, record))
+            self._recent.put(record, row.stored_at, Durability.STORED)
             self._absorb(record)
             fresh.append(record)
         await self._implicit_feedback(fresh)

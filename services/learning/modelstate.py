@@ -18,7 +18,12 @@ from datetime import datetime
 from typing import Any
 
 from services.learning.model import LearningModel, ModelConfig, Observation, Ranked
-from services.learning.records import FeedbackRecord, InteractionRecord, Outcome
+from services.learning.records import (
+    FeedbackRecord,
+    InteractionRecord,
+    Outcome,
+    RatedInteraction,
+)
 from switchboard.runtime.clock import Clock
 
 log = logging.getLogger("switchboard.learning.model")
@@ -40,7 +45,7 @@ class ObserveEvent:
 
 @dataclass(frozen=True)
 class RateEvent:
-    interaction: InteractionRecord
+    interaction: RatedInteraction
     feedback: FeedbackRecord
 
 
@@ -48,7 +53,7 @@ class RateEvent:
 class RetractEvent:
     """Takes back a RateEvent with the same interaction and feedback."""
 
-    interaction: InteractionRecord
+    interaction: RatedInteraction
     feedback: FeedbackRecord
 
 
@@ -123,10 +128,10 @@ class ModelKeeper:
     def observe(self, record: InteractionRecord) -> None:
         self._record(ObserveEvent(record))
 
-    def rate(self, interaction: InteractionRecord, feedback: FeedbackRecord) -> None:
+    def rate(self, interaction: RatedInteraction, feedback: FeedbackRecord) -> None:
         self._record(RateEvent(interaction, feedback))
 
-    def retract(self, interaction: InteractionRecord, feedback: FeedbackRecord) -> None:
+    def retract(self, interaction: RatedInteraction, feedback: FeedbackRecord) -> None:
         """Takes back an earlier `rate(interaction, feedback)`."""
         self._record(RetractEvent(interaction, feedback))
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from switchboard.runtime.status import FieldViolation
 from switchboard.runtime.tenant import MAX_TENANT_CHARS
@@ -114,6 +114,21 @@ class InteractionRecord:
         values = {f.name: getattr(row, f.name) for f in fields(cls)}
         values["outcome"] = Outcome(values["outcome"])
         return cls(**values)
+
+
+class RatedInteraction(Protocol):
+    """What a rating needs to know about its interaction: whose it was, on
+    which topic and backend. An InteractionRecord is one; so is the compact
+    memory the ingestor keeps of recent interactions."""
+
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def user_id(self) -> str: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def backend(self) -> str: ...
 
 
 class FeedbackKind(StrEnum):

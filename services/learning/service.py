@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TypeVar
@@ -362,22 +362,27 @@ class LearningServiceServicer(learning_pb2_grpc.LearningServiceServicer):
     async def StreamInteractions(self, request_iterator: AsyncIterator[pb.StreamInteractionsRequest], context: grpc.aio.ServicerContext) -> pb.StreamInteractionsResponse:  # noqa: N802
         tenant = caller_tenant(context)
         result = IngestResult()
-        last_id = ""
-        async for index, request in _indexed_until(request_iterator, self._stopping):
-            result.received += 1
-            if not request.HasField("interaction"):
-                result.rejected.append(Rejected(index, "", "interaction", "must be set"))
-                continue
-            record, violations = interaction_from_pb(
-                request.interaction, tenant, self._clock.now(), self._limits.max_skew_s
-            )
-            if violations:
-                result.rejected.append(_rejection(index, request.interaction.interaction_id, violations))
-                continue
-            assert record is not None
-            (ack,) = await self._write(context, [record])
-            result.acks.append(ack)
-            last_id = ack.interaction_id
+        writer = _StreamWriter(self._ingestor.record, self._limits.batch_max)
+        try:
+            async for index, request in _indexed_until(request_iterator, self._stopping):
+                result.received += 1
+                if not request.HasField("interaction"):
+                    result.rejected.append(Rejected(index, "", "interaction", "must be set"))
+                    continue
+                record, violations = interaction_from_pb(
+                    request.interaction, tenant, self._clock.now(), self._limits.max_skew_s
+                )
+                if violations:
+                    result.rejected.append(_rejection(index, request.interaction.interaction_id, violations))
+                    continue
+                assert record is not None
+                await writer.add(record)
+            result.acks = await writer.finish()
+        except StorageUnavailable as exc:
+            await _unavailable(context, str(exc))
+        finally:
+            writer.abandon()
+        last_id = result.acks[-1].interaction_id if result.acks else ""
         return pb.StreamInteractionsResponse(
             counts=counts_pb(result), rejected=[rejected_pb(r) for r in result.rejected], last_interaction_id=last_id
         )
@@ -665,6 +670,51 @@ def _scoped_tenant(caller: str | None, requested: str) -> str | None:
 async def _unavailable(context: grpc.aio.ServicerContext, message: str) -> NoReturn:
     await context.abort(grpc.StatusCode.UNAVAILABLE, message)
     raise AssertionError("unreachable")  # abort raises
+
+
+class _StreamWriter:
+    """Writes a stream's interactions while it is still being read, in order:
+    what arrived while one write was in flight goes into the next, so a fast
+    stream is written in batches and a slow one message by message. (The
+    caller is answered once, at the end, after everything was accepted.)"""
+
+    def __init__(self, write: Callable[[Sequence[InteractionRecord]], Awaitable[list[Ack]]], most: int) -> None:
+        self._write = write
+        self._most = most  # queued records before the reader waits (memory bound, batch size)
+        self._queued: list[InteractionRecord] = []
+        self._task: asyncio.Task[None] | None = None
+        self._acks: list[Ack] = []
+
+    async def add(self, record: InteractionRecord) -> None:
+        """Queues `record`; raises the failure of an earlier write."""
+        if self._task is not None and self._task.done():
+            self._task.result()
+        self._queued.append(record)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+        elif len(self._queued) >= self._most:
+            await asyncio.shield(self._task)
+
+    async def _drain(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, []
+            self._acks.extend(await self._write(batch))
+
+    async def finish(self) -> list[Ack]:
+        """Waits until everything queued is written; the acknowledgements, in order."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+        return self._acks
+
+    def abandon(self) -> None:
+        """The call ended (however): a write still running completes on its own."""
+        if self._task is not None and not self._task.done():
+            self._task.add_done_callback(_retrieve)
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: nobody is waiting for it any more
 
 
 async def _indexed_until(

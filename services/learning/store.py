@@ -12,18 +12,23 @@ tail (sync.py) reads what was written after that, by row id.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select, text
+from sqlalchemy import Select, String, and_, delete, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.schema import Table
 
 from services.learning.records import FeedbackRecord, InteractionRecord, Key
-from services.learning.tables import FeedbackRow, ForgottenRow, InteractionRow, ProfileRow
+from services.learning.tables import (
+    FeedbackRow,
+    ForgottenRow,
+    InteractionRow,
+    ProfileRow,
+)
 
 # What "the database is unreachable" looks like (as opposed to a bug in a statement).
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
@@ -33,10 +38,44 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
 )
 
-_CHUNK = 500  # rows per INSERT: well under SQLite's and PostgreSQL's parameter limits
+_CHUNK = 500  # rows per statement with a parameter per value: well under SQLite's and PostgreSQL's limits
 # Tombstones older than this are pruned: a replica whose tail is further behind
 # than that has been cut off from the database for days and rebuilds anyway.
 FORGOTTEN_RETENTION = timedelta(days=7)
+
+# Interaction columns written from the record's fields of the same name.
+_RECORD_COLUMNS = tuple(f.name for f in fields(InteractionRecord))
+
+
+def _pg_element_type(column: Any) -> str:
+    """The column's type without a length: an explicit cast to varchar(n) would
+    truncate silently, the insert's own coercion refuses overlong values."""
+    if isinstance(column.type, String):
+        return "text"
+    return str(column.type.compile(dialect=postgresql.dialect()))
+
+
+def _pg_insert_interactions() -> str:
+    """INSERT … SELECT FROM unnest(one array per column) ON CONFLICT DO NOTHING
+    RETURNING the keys it inserted: a multi-row insert whose text does not
+    depend on the number of rows, so PostgreSQL prepares it once. Driver SQL
+    with binary parameters (%(name)b): psycopg dumps arrays in binary several
+    times faster than as text."""
+    table = InteractionRow.__table__
+    names = [*_RECORD_COLUMNS, "stored_at", "origin"]
+    arrays = ", ".join(f"CAST(%({n})b AS {_pg_element_type(table.c[n])}[])" for n in names)
+    return (
+        f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays}) "
+        "ON CONFLICT (tenant, interaction_id) DO NOTHING RETURNING tenant, interaction_id"
+    )
+
+
+_PG_INSERT_INTERACTIONS = _pg_insert_interactions()
+_SQLITE_INSERT_INTERACTIONS = (
+    sqlite.insert(InteractionRow.__table__)
+    .on_conflict_do_nothing(index_elements=["tenant", "interaction_id"])
+    .returning(InteractionRow.__table__.c.tenant, InteractionRow.__table__.c.interaction_id)
+)
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -106,12 +145,33 @@ class History:
     forgotten_marks: Marks
 
 
-@dataclass(frozen=True)
 class TailedInteraction:
-    row_id: int
-    origin: str
-    record: InteractionRecord
-    stored_at: datetime
+    """A row read by the tail. The tail reads this replica's own rows too, for
+    their ids, but never absorbs them: their content is not read (it was most
+    of the tail's cost), and a record is built only when asked for."""
+
+    __slots__ = ("_record", "_row", "origin", "row_id")
+
+    def __init__(self, row_id: int, origin: str, row: Any | None) -> None:
+        self.row_id = row_id
+        self.origin = origin
+        self._row = row  # the full row; None for this replica's own rows
+        self._record: InteractionRecord | None = None
+
+    @property
+    def record(self) -> InteractionRecord:
+        if self._record is None:
+            self._record = InteractionRecord.from_row(self._content())
+        return self._record
+
+    @property
+    def stored_at(self) -> datetime:
+        return self._content().stored_at  # type: ignore[no-any-return]
+
+    def _content(self) -> Any:
+        if self._row is None:
+            raise LookupError(f"row {self.row_id} was written by this replica: its content was not read")
+        return self._row
 
 
 @dataclass(frozen=True)
@@ -155,32 +215,48 @@ class Store:
     # --- interactions ------------------------------------------------------------
 
     async def insert_interactions(self, accepted: Sequence[Accepted]) -> InsertResult:
-        """Inserts the ones not stored yet, in one transaction; reports which were
-        new and the original acceptance time of the others."""
+        """Inserts the ones not stored yet, all or none; reports which were new
+        and the original acceptance time of the others."""
         result = InsertResult()
         if not accepted:
             return result
+        if self._dialect == "postgresql":
+            # One statement whatever the number of rows (an array per column:
+            # no parameter limit), atomic by itself: autocommit spares the
+            # BEGIN and COMMIT round trips of a transaction.
+            async with self._engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                rows = await conn.exec_driver_sql(_PG_INSERT_INTERACTIONS, self._interaction_columns(accepted))
+                await self._sort_out(conn, accepted, {(r.tenant, r.interaction_id) for r in rows}, result)
+            return result
         async with self._engine.begin() as conn:
-            await self._insert_interactions(conn, accepted, result)
+            for chunk in _chunks(accepted, _CHUNK):
+                columns = self._interaction_columns(chunk)
+                params = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+                rows = await conn.execute(_SQLITE_INSERT_INTERACTIONS, params)  # executemany
+                await self._sort_out(conn, chunk, {(r.tenant, r.interaction_id) for r in rows}, result)
         return result
 
-    async def _insert_interactions(
-        self, conn: AsyncConnection, accepted: Sequence[Accepted], result: InsertResult
+    async def _sort_out(
+        self, conn: AsyncConnection, accepted: Sequence[Accepted], inserted: set[Key], result: InsertResult
     ) -> None:
-        table = InteractionRow.__table__
-        for chunk in _chunks(accepted, _CHUNK):
-            rows = [{**_interaction_values(a.record), "stored_at": a.stored_at, "origin": self._origin} for a in chunk]
-            stmt = (
-                self._insert(table)
-                .values(rows)
-                .on_conflict_do_nothing(index_elements=["tenant", "interaction_id"])
-                .returning(table.c.tenant, table.c.interaction_id)
-            )
-            inserted = {(r.tenant, r.interaction_id) for r in await conn.execute(stmt)}
-            result.inserted |= inserted
-            missing = [a.record.key for a in chunk if a.record.key not in inserted]
-            if missing:
-                result.existing.update(await self._stored_at(conn, missing))
+        """Adds what one statement inserted to `result`, and when the others were stored."""
+        result.inserted |= inserted
+        missing = [a.record.key for a in accepted if a.record.key not in inserted]
+        if missing:
+            result.existing.update(await self._stored_at(conn, missing))
+
+    def _interaction_columns(self, chunk: Sequence[Accepted]) -> dict[str, list[Any]]:
+        """The chunk's values column by column (plain values: no per-row dicts)."""
+        records = [a.record for a in chunk]
+        columns = {name: [getattr(r, name) for r in records] for name in _RECORD_COLUMNS}
+        columns["outcome"] = [o.value for o in columns["outcome"]]
+        columns["stored_at"] = [a.stored_at for a in chunk]
+        columns["origin"] = [self._origin] * len(chunk)
+        for name in ("occurred_at", "stored_at"):
+            if any(t.tzinfo is None for t in columns[name]):
+                raise ValueError(f"naive datetime given to {name}")
+        return columns
 
     async def _stored_at(self, conn: AsyncConnection, keys: Sequence[Key]) -> dict[Key, datetime]:
         found: dict[Key, datetime] = {}
@@ -188,11 +264,12 @@ class Store:
         for tenant, iid in keys:
             by_tenant.setdefault(tenant, []).append(iid)
         for tenant, ids in by_tenant.items():
-            stmt = select(InteractionRow.interaction_id, InteractionRow.stored_at).where(
-                InteractionRow.tenant == tenant, InteractionRow.interaction_id.in_(ids)
-            )
-            for row in await conn.execute(stmt):
-                found[(tenant, row.interaction_id)] = row.stored_at
+            for chunk in _chunks(ids, _CHUNK):
+                stmt = select(InteractionRow.interaction_id, InteractionRow.stored_at).where(
+                    InteractionRow.tenant == tenant, InteractionRow.interaction_id.in_(chunk)
+                )
+                for row in await conn.execute(stmt):
+                    found[(tenant, row.interaction_id)] = row.stored_at
         return found
 
     async def find_interaction(self, key: Key) -> tuple[InteractionRecord, datetime] | None:
@@ -346,19 +423,33 @@ class Store:
         seen = set((await conn.execute(select(table.c.id).where(table.c.id > low))).scalars())
         return Marks(high, tuple(i for i in range(low + 1, high) if i not in seen))
 
-    async def _tail(self, table: Table, after: int, also: Sequence[int], limit: int) -> list[Any]:
-        """Rows with id > `after` (at most `limit`), and the rows among ids `also`, by id."""
+    async def _tail(
+        self, table: Table, after: int, also: Sequence[int], limit: int, columns: Sequence[Any] = ()
+    ) -> list[Any]:
+        """Rows (or `columns` of them) with id > `after` (at most `limit`), and
+        the rows among ids `also`, by id."""
+        what = select(*columns) if columns else select(table)
         async with self._engine.connect() as conn:
-            rows = list(
-                await conn.execute(select(table).where(table.c.id > after).order_by(table.c.id).limit(limit))
-            )
+            rows = list(await conn.execute(what.where(table.c.id > after).order_by(table.c.id).limit(limit)))
             for chunk in _chunks(list(also), _CHUNK):
-                rows.extend(await conn.execute(select(table).where(table.c.id.in_(chunk))))
+                rows.extend(await conn.execute(what.where(table.c.id.in_(chunk))))
         return sorted(rows, key=lambda r: r.id)
 
     async def interactions_after(self, after: int, also: Sequence[int] = (), limit: int = 1000) -> list[TailedInteraction]:
-        rows = await self._tail(InteractionRow.__table__, after, also, limit)
-        return [TailedInteraction(r.id, r.origin, InteractionRecord.from_row(r), r.stored_at) for r in rows]
+        """Ids and origins first; the content only of the rows other replicas wrote."""
+        table = InteractionRow.__table__
+        heads = await self._tail(table, after, also, limit, columns=(table.c.id, table.c.origin))
+        theirs = [r.id for r in heads if r.origin != self._origin]
+        full: dict[int, Any] = {}
+        if theirs:
+            async with self._engine.connect() as conn:
+                for chunk in _chunks(theirs, _CHUNK):
+                    full.update((r.id, r) for r in await conn.execute(select(table).where(table.c.id.in_(chunk))))
+        return [
+            TailedInteraction(r.id, r.origin, full.get(r.id))
+            for r in heads
+            if r.origin == self._origin or r.id in full  # gone in between: forgotten, the tombstone follows
+        ]
 
     async def feedback_after(self, after: int, also: Sequence[int] = (), limit: int = 1000) -> list[TailedFeedback]:
         rows = await self._tail(FeedbackRow.__table__, after, also, limit)
@@ -490,12 +581,6 @@ def _filtered(stmt: Select[Any], **filters: str | None) -> Select[Any]:
         if value is not None:
             stmt = stmt.where(getattr(InteractionRow, name) == value)
     return stmt
-
-
-def _interaction_values(record: InteractionRecord) -> dict[str, Any]:
-    values = record.to_json()
-    values["occurred_at"] = record.occurred_at
-    return values
 
 
 def _feedback_values(record: FeedbackRecord) -> dict[str, Any]:

@@ -119,6 +119,30 @@ async def test_reasking_the_same_prompt_soon_is_dissatisfaction(svc, any_db_url:
     assert profile.satisfaction.dissatisfaction_signals == 1
 
 
+async def test_a_burst_of_reasks_in_one_batch_is_recorded_whole(svc, any_db_url: str, clock: ManualClock) -> None:
+    # Each answer re-asked by the next one: every interaction after the first
+    # reveals a signal, all of them written together (one transaction).
+    prompt = fingerprint("same question again")
+    t = clock.now() - timedelta(hours=1)
+    batch = [interaction(f"b{n}", request_id=f"q{n}", prompt_fingerprint=prompt, at=t + timedelta(seconds=10 * n))
+             for n in range(6)]
+    # The same answers from another user, not re-asked: the model's baseline.
+    await svc.RecordInteractions(pb.RecordInteractionsRequest(
+        interactions=[interaction(f"c{n}", user="carol", request_id=f"c{n}", at=t + timedelta(seconds=10 * n))
+                      for n in range(6)]))
+    await svc.RecordInteractions(pb.RecordInteractionsRequest(interactions=batch))
+    # The signals reached the model: alice's expected success falls well below carol's (~0.26 vs ~0.72).
+    assert await alpha_for(svc, "carol") - await alpha_for(svc, "alice") > 0.2
+    rows = query(any_db_url, "SELECT interaction_id, signal, related_interaction_id FROM learning_feedback "
+                             "ORDER BY interaction_id")
+    assert rows == [(f"b{n}", "reask", f"b{n + 1}") for n in range(5)]
+    profile = await svc.GetUserProfile(pb.GetUserProfileRequest(user_id="alice"))
+    assert profile.satisfaction.dissatisfaction_signals == 5
+    # A resend is stored once and signals nothing new.
+    await svc.RecordInteractions(pb.RecordInteractionsRequest(interactions=batch))
+    assert count(any_db_url, "learning_feedback") == 5
+
+
 async def test_explicit_implicit_signals(svc, any_db_url: str) -> None:
     await svc.RecordInteraction(pb.RecordInteractionRequest(interaction=interaction("i1")))
     copied = pb.RecordFeedbackRequest(interaction_id="i1", implicit=pb.ImplicitFeedback(signal=pb.IMPLICIT_SIGNAL_COPIED))
