@@ -71,6 +71,7 @@ def describe(database_url: str | None, redis_url: str | None) -> dict[str, Any]:
         "uvicorn": _version("uvicorn"),
         "starlette": _version("starlette"),
         "httpx": _version("httpx"),
+        "aiohttp": _version("aiohttp"),
         "sqlalchemy": _version("SQLAlchemy"),
         "psycopg": _version("psycopg"),
         "postgresql": _postgres_version(database_url),

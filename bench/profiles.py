@@ -33,6 +33,7 @@ class Profile:
     sim_args: tuple[str, ...]
     sim_timeout_s: float
     profile_s: float  # py-spy recording when a target is missed (0: never)
+    floor_repeat: int = 2000  # repetitions of each library operation in the floors section
     request_timeout_s: float = 10.0  # an open-loop request still unanswered after this is an error
     hold_timeout_s: float = 30.0  # time given to open every stream of a memory measurement
     hold_tokens: int = 400  # answer length of the slow backend: streams must outlive the ramp-up
@@ -93,6 +94,7 @@ QUICK = Profile(
     sim_args=("--days", "6", "--requests-per-day", "300"),
     sim_timeout_s=120.0,
     profile_s=0.0,
+    floor_repeat=300,
     request_timeout_s=4.0,
     hold_timeout_s=10.0,
     hold_tokens=200,
@@ -125,6 +127,7 @@ SMOKE = Profile(
     sim_args=("--days", "1", "--requests-per-day", "50"),
     sim_timeout_s=60.0,
     profile_s=0.0,
+    floor_repeat=20,
     request_timeout_s=4.0,
     hold_timeout_s=5.0,
     hold_tokens=20,

@@ -21,6 +21,7 @@ from typing import Any
 
 import grpc
 
+from bench import floors as floor_ops
 from bench import targets as T
 from bench.http import HttpPool
 from bench.load import Call, RunResult, closed_loop, now, open_loop, settle, warm_up
@@ -761,6 +762,16 @@ async def backends(ctx: Ctx) -> dict[str, Any]:
     return out
 
 
+async def floors(ctx: Ctx) -> dict[str, Any]:
+    """Single library operations on the request path, in the harness process (bench/floors.py)."""
+    mesh = Mesh(ctx.workdir / "floors")
+    try:
+        return await floor_ops.measure(mesh, tokens=ctx.profile.request_tokens, repeat=ctx.profile.floor_repeat,
+                                       redis_url=ctx.redis_url)
+    finally:
+        mesh.stop_all()
+
+
 SECTIONS: dict[str, Section] = {
     "overhead": overhead,
     "relay": relay,
@@ -768,6 +779,7 @@ SECTIONS: dict[str, Section] = {
     "learning": learning,
     "briefs": briefs,
     "backends": backends,
+    "floors": floors,
 }
 
 
@@ -784,5 +796,5 @@ async def run_section(name: str, ctx: Ctx) -> dict[str, Any]:
     result["log_problems"] = log_problems(ctx.workdir / name)
     if name == "relay":
         # Streams the router could not open because its backend connection pool was full.
-        result["pool_timeouts"] = log_count(ctx.workdir / name, "router", "PoolTimeout")
+        result["pool_timeouts"] = log_count(ctx.workdir / name, "router", "connection pool exhausted")
     return result

@@ -65,6 +65,19 @@ async def test_overhead_section_measures_every_path_and_renders(tmp_path: Path) 
     assert all((tmp_path / p).exists() for p in plots.values())
 
 
+async def test_floors_section_measures_each_library_operation_and_renders(tmp_path: Path, redis_url: str) -> None:
+    ctx = Ctx(SMOKE, tmp_path / "work", tmp_path / "results", database_url=None, redis_url=redis_url,
+              log=lambda _: None)
+    section = await run_section("floors", ctx)
+    assert section["available"], section.get("reason")
+    groups = {i["group"] for i in section["items"]}
+    assert groups == {"HTTP client", "tracing", "Redis"}
+    assert all(i["cpu_us"] > 0 and i["wall_us"] > 0 for i in section["items"])
+    results = {"machine": {"logical_cpus": 2}, "profile": SMOKE.__dict__, "sections": {"floors": section}}
+    assert "| HTTP client | aiohttp: the same request" in report.floors_md(results, {})
+    assert "**Libraries (section 7).**" in report.bounds_md(results)
+
+
 async def test_a_service_without_the_rpc_is_reported_not_available(tmp_path: Path) -> None:
     mesh = Mesh(tmp_path)
     try:
