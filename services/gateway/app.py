@@ -1,7 +1,7 @@
 """Wires the gateway together (its composition root).
 
-Outside in: CORS (when origins are configured) → API keys and the per-key rate
-limit (GatewayGuard; probes exempt) → routes: probes, /openapi.json, /docs, the
+Outside in: CORS (when origins are configured) → load shedding, API keys and the
+per-key rate limit (GatewayGuard; probes exempt) → routes: probes, /openapi.json, /docs, the
 OpenAI-compatible API, then every annotated RPC of the mesh.
 """
 
@@ -96,7 +96,8 @@ class GatewayApp:
                                 "x-switchboard-degraded"],
                 max_age=600,
             ))
-        middleware.append(Middleware(GatewayGuard, keys=keys, limiter=limiter, exempt=PUBLIC_PATHS))
+        middleware.append(Middleware(GatewayGuard, keys=keys, limiter=limiter, load=self.runtime.load,
+                                     exempt=PUBLIC_PATHS))
         self.asgi = Starlette(
             routes=[
                 *probe_routes(self._router_status),

@@ -1,4 +1,5 @@
-"""API keys and the per-key rate limit, in front of every route but the probes.
+"""Load shedding, API keys and the per-key rate limit, in front of every route but
+the probes.
 
 A pure ASGI middleware (not BaseHTTPMiddleware, which would buffer SSE). It puts
 the authenticated `Caller` (or None when auth is off) in `request.state.caller`;
@@ -19,6 +20,7 @@ from services.gateway import openai_compat
 from services.gateway.errors import error_body
 from services.gateway.limits import RateLimiter, retry_after_header
 from switchboard.runtime.auth import ApiKeys, Caller, bearer_token
+from switchboard.runtime.overload import LagEstimate
 
 # Routes that answer errors in OpenAI's shape rather than the gateway's.
 OPENAI_PREFIXES = ("/v1/chat/", "/v1/models")
@@ -45,11 +47,13 @@ class GatewayGuard:
         *,
         keys: ApiKeys,
         limiter: RateLimiter | None,
+        load: LagEstimate | None = None,
         exempt: Collection[str] = ("/healthz", "/readyz"),
     ) -> None:
         self._app = app
         self._keys = keys
         self._limiter = limiter
+        self._load = load
         self._exempt = frozenset(exempt)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -64,6 +68,10 @@ class GatewayGuard:
 
     def _check(self, scope: Scope) -> JSONResponse | None:
         path: str = scope["path"]
+        if self._load is not None and self._load.overloaded:
+            # First: refusing costs next to nothing, which is the point when overloaded.
+            return error_for(path, 503, "UNAVAILABLE", "server_overloaded", self._load.refusal(),
+                             {"Retry-After": "1"})
         caller = None
         if self._keys.enabled:
             header = _header(scope, b"authorization")

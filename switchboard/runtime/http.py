@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import uvicorn
 
+from switchboard.runtime.overload import LoopLagProbe
 from switchboard.runtime.server import Runtime
 from switchboard.runtime.telemetry import wrap_asgi
 
@@ -50,6 +51,7 @@ class HttpServer:
         self.port = 0
         self._server: _Uvicorn | None = None
         self._task: asyncio.Task[None] | None = None
+        self._probe = LoopLagProbe(runtime.load, on_sample=runtime.metrics.loop_lag)  # the app refuses new requests while the loop lags
 
     async def start(self) -> int:
         host = self._runtime.settings.host
@@ -84,6 +86,7 @@ class HttpServer:
             if self._task.done():
                 self._task.result()  # raise whatever stopped it
             await asyncio.sleep(0.01)
+        self._probe.start()
         return self.port
 
     async def stop(self) -> None:
@@ -91,6 +94,7 @@ class HttpServer:
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             await self._task
+        await self._probe.stop()
         await self._app.stop()
         if self._runtime.channels is not None:
             await self._runtime.channels.close()

@@ -87,6 +87,7 @@ RPC_DURATION = "rpc.server.call.duration"
 RPC_REQUESTS = "switchboard.rpc.server.requests"
 RPC_ERRORS = "switchboard.rpc.server.errors"
 RPC_ACTIVE = "switchboard.rpc.server.active_calls"
+EVENT_LOOP_LAG = "switchboard.event_loop.lag"
 
 # Domain instruments (see the table above).
 ROUTER_TOKENS = "switchboard.router.tokens"
@@ -328,6 +329,10 @@ class MeshMetrics:
         )
         self._restarts = meter.create_counter(MONITOR_RESTARTS, unit="{restart}", description="Service restarts.")
         self._alerts = meter.create_counter(MONITOR_ALERTS, unit="{alert}", description="Alerts raised.")
+        self._loop_lag = meter.create_gauge(
+            EVENT_LOOP_LAG, unit="s",
+            description="How far behind the event loop runs, smoothed; above SWITCHBOARD_OVERLOAD_LOOP_LAG_S new calls are refused.",
+        )
 
     def tokens(self, count: int, *, backend: str, model: str = "", system: str = "", token_type: str = "output") -> None:
         """`count` tokens streamed (output) or sent (input) through `backend`."""
@@ -364,6 +369,9 @@ class MeshMetrics:
         self._breaker.set(BREAKER_STATES[key], {BREAKER: breaker})
         if transition:
             self._transitions.add(1, {BREAKER: breaker, BREAKER_STATE: key})
+
+    def loop_lag(self, seconds: float) -> None:
+        self._loop_lag.set(seconds)
 
     def restart(self, *, service: str) -> None:
         self._restarts.add(1, {SERVICE: service})

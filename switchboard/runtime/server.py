@@ -21,11 +21,12 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from switchboard.runtime.channels import PeerChannels
 from switchboard.runtime.clock import Clock, SystemClock
-from switchboard.runtime.drain import DrainGate
+from switchboard.runtime.admission import AdmissionGate
 from switchboard.runtime.errors import ErrorBoundary
 from switchboard.runtime.health import SERVING, DrainingHealthServicer
 from switchboard.runtime.hygiene import RequestHygiene
 from switchboard.runtime.metrics import MeshMetrics, RpcMetrics
+from switchboard.runtime.overload import LagEstimate, LoopLagProbe
 from switchboard.runtime.settings import MeshSettings
 
 log = logging.getLogger("switchboard.server")
@@ -46,11 +47,14 @@ class Runtime:
     # The domain instruments (switchboard/runtime/metrics.py); without a meter provider they
     # use the global one, a no-op unless the process turned metrics on.
     metrics: MeshMetrics = field(init=False)
+    # How far behind the event loop runs; the servers refuse new calls while it is too far.
+    load: LagEstimate = field(init=False)
 
     def __post_init__(self) -> None:
         if self.channels is None:
             self.channels = PeerChannels(self.settings, self.tracer_provider)
         self.metrics = MeshMetrics(self.meter_provider)
+        self.load = LagEstimate(self.settings.overload_loop_lag_s)
 
 
 class ServiceApp(Protocol):
@@ -104,9 +108,11 @@ class GrpcServer:
         self._requested_port = port
         self.health = DrainingHealthServicer(runtime.stopping)
         # Outermost first: tracing, golden-signal metrics (so refused calls
-        # count too), the drain gate, auth, input hygiene (never-valid values),
-        # the caller's, then the error boundary right around the servicer.
-        self._gate = DrainGate()
+        # count too), admission (draining, overloaded), auth, input hygiene
+        # (never-valid values), the caller's, then the error boundary right
+        # around the servicer.
+        self._gate = AdmissionGate(runtime.load)
+        self._probe = LoopLagProbe(runtime.load, on_sample=runtime.metrics.loop_lag)
         from switchboard.runtime.auth import auth_interceptors  # API keys, only when configured
 
         chain = [
@@ -157,6 +163,7 @@ class GrpcServer:
         for name in ("", *self._app.service_names):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self._server.start()
+        self._probe.start()
         await self._app.start()
         for name in ("", *self._app.service_names):
             await self.health.set(name, SERVING)
@@ -176,6 +183,7 @@ class GrpcServer:
         # calls are refused. Then the server stops, cancelling whatever is left.
         await self._gate.drain(grace)
         await self._server.stop(max(0.0, deadline - loop.time()))
+        await self._probe.stop()
         await self._app.stop()
         if self._runtime.channels is not None:
             await self._runtime.channels.close()

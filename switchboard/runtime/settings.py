@@ -89,6 +89,14 @@ class MeshSettings(BaseSettings):
     shutdown_grace_s: float = Field(
         default=10.0, gt=0, le=600, description="Seconds in-flight calls get to finish on SIGTERM."
     )
+    overload_loop_lag_s: float = Field(
+        default=0.1, ge=0, le=60,
+        description=(
+            "Refuse new calls (gRPC RESOURCE_EXHAUSTED, HTTP 503) while the event loop runs this far behind, "
+            "smoothed over ~0.5 s: overloaded, a service answers some callers fast instead of none in time "
+            "(0: never refuse; health is always answered)."
+        ),
+    )
     peer_timeout_s: float = Field(
         default=5.0, gt=0, le=600, description="Default deadline of a unary call to a peer."
     )

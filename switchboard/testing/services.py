@@ -36,6 +36,10 @@ class RunningService:
 async def start_service(name: str, runtime: Runtime, app: Any | None = None) -> RunningService:
     """Builds `name`'s app from `runtime` (or takes `app`) and serves it on a free port."""
     entry = BY_NAME[name]
+    # In-process servers share the test's event loop, whose lag is the test's own work
+    # (hypothesis, many services at once), not the server's load: no shedding unless
+    # the test asks for it.
+    shed = "overload_loop_lag_s" in runtime.settings.model_fields_set
     if app is None:
         settings_cls = app_module(entry).SETTINGS
         if not isinstance(runtime.settings, settings_cls):
@@ -44,6 +48,8 @@ async def start_service(name: str, runtime: Runtime, app: Any | None = None) -> 
             runtime.channels = None
             runtime.__post_init__()
         app = app_module(entry).create(runtime)
+    if not shed:
+        runtime.load.threshold_s = 0.0
     server: GrpcServer | HttpServer
     server = GrpcServer(app, runtime, port=0) if entry.is_grpc else HttpServer(app, runtime, port=0)
     port = await server.start()

@@ -63,6 +63,9 @@ async def test_a_service_process_serves_golden_signals_on_its_scrape_port_and_ov
         # The health checks that found it SERVING are not counted.
         assert "grpc.health.v1.Health" not in text
         assert value(text, "target_info", service_name="switchboard-cache") == 1
+        # How far behind its event loop runs (the overload signal): measured, small when idle.
+        lag = value(text, "switchboard_event_loop_lag_seconds")
+        assert lag is not None and 0 <= lag < 1
         assert any(line.get("msg") == "metrics" and line.get("url") == f"http://127.0.0.1:{metrics_port}/metrics"
                    for line in cache.log_lines())
 

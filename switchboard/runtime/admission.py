@@ -1,11 +1,16 @@
-"""Draining on shutdown without going deaf.
+"""Which calls a gRPC server admits: none new while it drains, none new while it
+is overloaded (overload.py), health always.
 
+Draining on shutdown without going deaf:
 `grpc.aio.Server.stop(grace)` refuses every new call at once, health checks
 included, so a caller polling grpc.health.v1 Check during the drain would see
 "connection refused" instead of NOT_SERVING. The gate counts calls in flight;
 once the drain begins it refuses new calls with UNAVAILABLE (retryable: go
 elsewhere) while health keeps answering, and the server is stopped only when
 the calls in flight are done or the grace period is over.
+
+Overloaded, new calls get RESOURCE_EXHAUSTED at once, as grpc's own
+maximum_concurrent_rpcs answers; calls already admitted finish.
 """
 
 from __future__ import annotations
@@ -18,14 +23,16 @@ from typing import Any
 import grpc
 
 from switchboard.runtime.handlers import rewrap
+from switchboard.runtime.overload import LagEstimate
 
 # Health keeps answering (NOT_SERVING) during the drain and is not waited for:
 # its Watch streams end on their own once shutdown begins.
 _HEALTH_PREFIX = "/grpc.health.v1.Health/"
 
 
-class DrainGate(grpc.aio.ServerInterceptor):
-    def __init__(self) -> None:
+class AdmissionGate(grpc.aio.ServerInterceptor):
+    def __init__(self, load: LagEstimate | None = None) -> None:
+        self._load = load
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -50,12 +57,18 @@ class DrainGate(grpc.aio.ServerInterceptor):
         if self._in_flight == 0:
             self._idle.set()
 
+    def _admits(self) -> bool:
+        return not self._draining and (self._load is None or not self._load.overloaded)
+
     async def _refuse(self, context: grpc.aio.ServicerContext) -> None:
-        await context.abort(grpc.StatusCode.UNAVAILABLE, "server is shutting down")
+        if self._draining:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "server is shutting down")
+        assert self._load is not None
+        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, self._load.refusal())
 
     def _gate_unary(self, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def gated(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            if self._draining:
+            if not self._admits():
                 await self._refuse(context)
             self._enter()
             try:
@@ -67,7 +80,7 @@ class DrainGate(grpc.aio.ServerInterceptor):
 
     def _gate_stream(self, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
         async def gated(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            if self._draining:
+            if not self._admits():
                 await self._refuse(context)
             self._enter()
             try:
