@@ -601,6 +601,8 @@ class FakeBackend:
                 await reader.readline()
         elif headers.get("content-length"):
             body = await reader.readexactly(int(headers["content-length"]))
+        if "://" in target:  # absolute-form, as sent to a proxy (RFC 9112 3.2.2): the path is what routes
+            target = "/" + target.split("://", 1)[1].partition("/")[2]
         return method.upper(), target.split("?", 1)[0], headers, body
 
     @staticmethod

@@ -107,6 +107,22 @@ async def test_idle_connections_beyond_the_keepalive_cap_are_closed(fake: FakeBa
         assert len(after) == 2 and len(after & burst) == 1  # one was kept for reuse, two were closed
 
 
+async def test_proxies_come_from_the_environment_and_no_proxy_is_honoured(
+    fake: FakeBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    unreachable = f"http://127.0.0.1:{free_port()}"  # nothing listens there: only a proxy can answer
+    monkeypatch.setenv("HTTP_PROXY", fake.url)  # the fake answers absolute-form requests, as a proxy would
+    async with make_http_client(trust_env=True) as client:
+        assert (await collect(make("openai", unreachable, client)))[-1].finish_reason == "stop"
+    async with make_http_client(trust_env=False) as client:  # trust_env off: the proxy is not used
+        assert (await collect_until_error(make("openai", unreachable, client)))[1].kind is ErrorKind.CONNECTION
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    async with make_http_client(trust_env=True) as client:
+        assert (await collect_until_error(make("openai", unreachable, client)))[1].kind is ErrorKind.CONNECTION
+
+
 async def test_a_full_pool_fails_fast_as_local_overload_and_frees_its_slot(fake: FakeBackend) -> None:
     fake.set_fault("stall:1")
     async with make_http_client(max_connections=1, pool_timeout_s=0.1, trust_env=False) as client:
