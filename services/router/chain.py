@@ -34,7 +34,7 @@ offline text.
 
 Timing (DoneEvent): `upstream_time` is the time the router waited on the
 backends: for each attempt, from sending the request to each chunk's arrival,
-summed over the waits for the next chunk (`_next_chunk`), so the time spent
+summed over the waits for the next chunk, so the time spent
 handing chunks to the caller is not in it. `overhead` = `total_time` −
 `upstream_time`: the router's own cost (validation, cache and learning
 look-ups, relaying). Attempt durations (breaker, learning, attempt list) stay
@@ -52,7 +52,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from services.router.backends.base import Backend, BackendError, BackendRequest, ChatTurn, Chunk, ErrorKind
+from services.router.backends.base import (
+    Backend,
+    BackendError,
+    BackendRequest,
+    ChatTurn,
+    DeadlineReached,
+    ErrorKind,
+)
 from services.router.breaker import BreakerState, CircuitBreaker, CircuitOpen, Permit
 from services.router.outcomes import Outcome, OutcomeRecord
 from services.router.stats import BackendStats
@@ -307,10 +314,6 @@ class _Attempt:
         self.outcome, self.learned, self.detail, self.verdict = outcome, learned, detail, verdict
 
 
-class _CallerDeadline(Exception):
-    """The caller's deadline (less the margin) passed while waiting on a backend."""
-
-
 @dataclass
 class _Answer:
     """What one request has produced so far, across attempts."""
@@ -538,12 +541,14 @@ class _Run:
             assistant_prefix=answer.joined,
         )
         lane.stats.started()
-        stream = lane.backend.stream(request)
+        # The caller's deadline (less the margin) goes to the backend, which folds it
+        # into its own per-read timer: no timer per chunk here.
+        stream = lane.backend.stream(request, deadline=self._attempt_deadline())
         try:
             while True:
                 waiting = self.clock.monotonic()
                 try:
-                    chunk = await self._next_chunk(stream)
+                    chunk = await anext(stream)
                 except StopAsyncIteration:
                     raise BackendError(ErrorKind.MALFORMED, "stream ended without a finish reason") from None
                 finally:
@@ -570,7 +575,7 @@ class _Run:
                 answer.overloaded = True
             else:
                 attempt.failed(*_KIND_OUTCOME[exc.kind], exc.detail, verdict="failure")
-        except _CallerDeadline:
+        except DeadlineReached:
             # The caller's deadline, not the backend's fault.
             attempt.failed(AttemptOutcome.TIMEOUT, Outcome.CANCELLED, "the caller's deadline was reached")
             answer.deadline_hit = True
@@ -692,18 +697,6 @@ class _Run:
             completion_tokens=answer.completion_tokens,
             tenant=self.req.tenant,
         )
-
-    async def _next_chunk(self, stream: AsyncIterator[Chunk]) -> Chunk:
-        limit = self._attempt_deadline()
-        if limit is None:
-            return await anext(stream)
-        try:
-            async with asyncio.timeout_at(limit):
-                return await anext(stream)
-        except TimeoutError:
-            if self._loop_now() >= limit:
-                raise _CallerDeadline() from None
-            raise
 
     def _before_text(self, lane: Lane) -> list[Event]:
         """The start event before the first text, or the switch event before a

@@ -163,7 +163,7 @@ class _ClockedBackend:
         self.config = BackendConfig(name="b", kind="mock")
         self.clock, self.tokens, self.delay_s = clock, tokens, delay_s
 
-    async def stream(self, request: BackendRequest) -> AsyncIterator[Chunk]:
+    async def stream(self, request: BackendRequest, *, deadline: float | None = None) -> AsyncIterator[Chunk]:
         for i in range(self.tokens):
             self.clock.advance(self.delay_s)
             yield Chunk(text=f"w{i} ")

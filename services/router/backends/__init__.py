@@ -7,6 +7,7 @@ from services.router.backends.base import (
     BackendRequest,
     ChatTurn,
     Chunk,
+    DeadlineReached,
     ErrorKind,
 )
 from services.router.backends.client import BackendClient, PoolExhausted
@@ -33,6 +34,7 @@ __all__ = [
     "BackendRequest",
     "ChatTurn",
     "Chunk",
+    "DeadlineReached",
     "ErrorKind",
     "MockOptions",
     "PoolExhausted",

@@ -73,6 +73,11 @@ class ErrorKind(enum.Enum):
     POOL_EXHAUSTED = "pool_exhausted"
 
 
+class DeadlineReached(Exception):
+    """The caller's deadline, given to `Backend.stream`, arrived while waiting on the
+    backend: not the backend's failure."""
+
+
 class BackendError(Exception):
     """A backend call failed; `kind` says how (the router's fallback decides on it)."""
 
@@ -98,9 +103,10 @@ class Backend(Protocol):
     @property
     def supports_continuation(self) -> bool: ...
 
-    def stream(self, request: BackendRequest) -> AsyncIterator[Chunk]:
-        """Async generator of chunks; raises BackendError. Closing it (aclose,
-        cancellation) closes the upstream HTTP response promptly."""
+    def stream(self, request: BackendRequest, *, deadline: float | None = None) -> AsyncIterator[Chunk]:
+        """Async generator of chunks; raises BackendError, or DeadlineReached once
+        the event loop's clock reaches `deadline` (the caller's) while waiting.
+        Closing it (aclose, cancellation) closes the upstream HTTP response promptly."""
         ...
 
     async def probe(self) -> None:
@@ -203,14 +209,16 @@ def _deadline_hit(exc: BaseException) -> bool:
 
 
 class _Deadlines:
-    """Per-stream deadlines on the event loop's clock: real I/O, real time."""
+    """Per-stream deadlines on the event loop's clock: real I/O, real time. The
+    caller's deadline is among them, so one timer per network read covers all."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, timeouts: Any) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeouts: Any, caller: float | None) -> None:
         self.loop = loop
         self.timeouts = timeouts
         start = loop.time()
         self.total = start + timeouts.total_s
         self.progress = start + timeouts.first_token_s
+        self.caller = caller if caller is not None else float("inf")
         self.got_token = False
 
     def token(self) -> None:
@@ -218,10 +226,12 @@ class _Deadlines:
         self.progress = self.loop.time() + self.timeouts.between_tokens_s
 
     def next(self) -> float:
-        return min(self.total, self.progress)
+        return min(self.total, self.progress, self.caller)
 
-    def expired(self) -> BackendError:
+    def expired(self) -> BackendError | DeadlineReached:
         t = self.timeouts
+        if self.caller <= min(self.total, self.progress):
+            return DeadlineReached()
         if self.total <= self.progress:
             what = f"total time limit of {t.total_s:g}s exceeded"
         elif self.got_token:
@@ -278,9 +288,9 @@ class HttpBackend(ABC):
         raise NotImplementedError
 
     # -- the shared machinery --
-    async def stream(self, request: BackendRequest) -> AsyncIterator[Chunk]:
+    async def stream(self, request: BackendRequest, *, deadline: float | None = None) -> AsyncIterator[Chunk]:
         loop = asyncio.get_running_loop()
-        deadlines = _Deadlines(loop, self.config.timeouts)
+        deadlines = _Deadlines(loop, self.config.timeouts, deadline)
         url = join_url(self.config.base_url, self._request_path())
         body = self._request_body(request)
         headers = {**self._headers(), "accept": self.stream_content_type}

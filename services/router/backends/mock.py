@@ -7,11 +7,19 @@ Time is the injected clock's (delays and timeouts), so tests can drive it.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 from collections.abc import AsyncIterator
 
-from services.router.backends.base import BackendError, BackendRequest, ChatTurn, Chunk, ErrorKind
+from services.router.backends.base import (
+    BackendError,
+    BackendRequest,
+    ChatTurn,
+    Chunk,
+    DeadlineReached,
+    ErrorKind,
+)
 from services.router.backends.config import BackendConfig, MockOptions
 from switchboard.runtime.clock import Clock
 
@@ -48,7 +56,7 @@ class MockBackend:
         # One seeded stream of fault draws per backend: the same calls fail on every run.
         self._rng = random.Random(self._options.seed)
 
-    async def stream(self, request: BackendRequest) -> AsyncIterator[Chunk]:
+    async def stream(self, request: BackendRequest, *, deadline: float | None = None) -> AsyncIterator[Chunk]:
         opts = self._options
         timeouts = self.config.timeouts
         start = self._clock.monotonic()
@@ -68,7 +76,7 @@ class MockBackend:
             if failing and sent >= opts.fail_after_tokens:
                 raise self._fault()
             delay = opts.first_token_delay_s if index == 0 else opts.token_delay_s
-            await self._wait(delay, progress_deadline, total_deadline, sent > 0)
+            await self._wait(delay, progress_deadline, total_deadline, sent > 0, deadline)
             sent += 1
             yield Chunk(text=token)
             progress_deadline = self._clock.monotonic() + timeouts.between_tokens_s
@@ -80,9 +88,19 @@ class MockBackend:
             completion_tokens=sent,
         )
 
-    async def _wait(self, delay: float, progress_deadline: float, total_deadline: float, got_token: bool) -> None:
+    async def _wait(
+        self, delay: float, progress_deadline: float, total_deadline: float, got_token: bool, caller: float | None
+    ) -> None:
         """Sleeps `delay`, or until the first deadline it would cross and then
-        raises TIMEOUT, as the HTTP adapters do."""
+        raises TIMEOUT, as the HTTP adapters do; the caller's deadline is on the
+        event loop's clock (real time), the backend's own on the injected one."""
+        if caller is not None and delay > 0:
+            try:
+                async with asyncio.timeout_at(caller):
+                    await self._wait(delay, progress_deadline, total_deadline, got_token, None)
+            except TimeoutError:
+                raise DeadlineReached() from None
+            return
         now = self._clock.monotonic()
         deadline = min(progress_deadline, total_deadline)
         if now + delay <= deadline:
