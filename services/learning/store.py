@@ -199,6 +199,7 @@ class Store:
     def __init__(self, engine: AsyncEngine, origin: str = "") -> None:
         self._engine = engine
         self._dialect = engine.dialect.name
+        self._insert_feedback: Any = None  # built on first use, then reused (compiled once)
         self._origin = origin  # stamped on every row this process writes
 
     @property
@@ -258,18 +259,20 @@ class Store:
                 raise ValueError(f"naive datetime given to {name}")
         return columns
 
-    async def _stored_at(self, conn: AsyncConnection, keys: Sequence[Key]) -> dict[Key, datetime]:
+    async def _stored_at(
+        self, conn: AsyncConnection, keys: Sequence[Key], row: Any = InteractionRow, id_name: str = "interaction_id"
+    ) -> dict[Key, datetime]:
+        """When the rows with these (tenant, id) keys were first stored."""
         found: dict[Key, datetime] = {}
         by_tenant: dict[str, list[str]] = {}
-        for tenant, iid in keys:
-            by_tenant.setdefault(tenant, []).append(iid)
+        for tenant, key_id in keys:
+            by_tenant.setdefault(tenant, []).append(key_id)
+        id_column = getattr(row, id_name)
         for tenant, ids in by_tenant.items():
             for chunk in _chunks(ids, _CHUNK):
-                stmt = select(InteractionRow.interaction_id, InteractionRow.stored_at).where(
-                    InteractionRow.tenant == tenant, InteractionRow.interaction_id.in_(chunk)
-                )
-                for row in await conn.execute(stmt):
-                    found[(tenant, row.interaction_id)] = row.stored_at
+                stmt = select(id_column, row.stored_at).where(row.tenant == tenant, id_column.in_(chunk))
+                for found_id, stored_at in await conn.execute(stmt):
+                    found[(tenant, found_id)] = stored_at
         return found
 
     async def find_interaction(self, key: Key) -> tuple[InteractionRecord, datetime] | None:
@@ -318,9 +321,46 @@ class Store:
         new rating under a derived id (same user, same interaction) replaces the
         previous one; under a caller's id the first write wins."""
         out: list[FeedbackWrite] = []
+        if records and all(not record.explicit for record, _ in records):
+            if self._dialect == "postgresql":  # one statement, atomic by itself: no BEGIN/COMMIT round trips
+                async with self._engine.connect() as conn:
+                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                    return await self._write_implicit_feedback(conn, records)
+            async with self._engine.begin() as conn:
+                return await self._write_implicit_feedback(conn, records)
         async with self._engine.begin() as conn:
             for record, stored_at in records:
                 out.append(await self._write_feedback(conn, record, stored_at))
+        return out
+
+    async def _write_implicit_feedback(
+        self, conn: AsyncConnection, records: Sequence[tuple[FeedbackRecord, datetime]]
+    ) -> list[FeedbackWrite]:
+        """Implicit signals are never replaced (a repeat is a duplicate), so a burst of
+        them is one multi-row INSERT … ON CONFLICT DO NOTHING, not a statement each:
+        re-ask signals can be as many as the interactions themselves."""
+        if self._insert_feedback is None:
+            table = FeedbackRow.__table__
+            self._insert_feedback = (
+                self._insert(table)
+                .on_conflict_do_nothing(index_elements=["tenant", "feedback_id"])
+                .returning(table.c.tenant, table.c.feedback_id)
+            )
+        params = [{**_feedback_values(r), "stored_at": at, "origin": self._origin,
+                   "replaced_positive": None, "replaced_occurred_at": None} for r, at in records]
+        inserted = {(row.tenant, row.feedback_id) for row in await conn.execute(self._insert_feedback, params)}
+        out: list[FeedbackWrite] = []
+        earlier: dict[Key, datetime] = {}  # stored_at of what was there already (or first in this batch)
+        missing = [r.key for r, _ in records if r.key not in inserted]
+        if missing:
+            earlier.update(await self._stored_at(conn, missing, FeedbackRow, "feedback_id"))
+        for record, stored_at in records:
+            if record.key in inserted:
+                inserted.discard(record.key)  # a second one with the same key is a repeat of the first
+                earlier[record.key] = stored_at
+                out.append(FeedbackWrite(stored_at, duplicate=False, replaced_previous=False))
+            else:
+                out.append(FeedbackWrite(earlier.get(record.key, stored_at), duplicate=True, replaced_previous=False))
         return out
 
     async def _write_feedback(self, conn: AsyncConnection, record: FeedbackRecord, stored_at: datetime) -> FeedbackWrite:

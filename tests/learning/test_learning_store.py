@@ -112,6 +112,30 @@ async def test_feedback_duplicate_replace_and_first_wins(store: Store, any_db_ur
     assert count(any_db_url, "learning_feedback") == 3
 
 
+async def test_a_burst_of_implicit_signals_is_one_write_with_repeats_told_apart(store: Store, any_db_url: str) -> None:
+    def reask(on: str, tenant: str = "default") -> FeedbackRecord:
+        return FeedbackRecord(tenant=tenant, feedback_id=f"implicit/reask/{on}", interaction_id=on,
+                              kind=FeedbackKind.IMPLICIT, positive=0.0, occurred_at=T0, signal=Signal.REASK)
+
+    (first,) = await store.write_feedback([(reask("i1"), T0)])
+    later = T0 + timedelta(seconds=3)
+    writes = await store.write_feedback([
+        (reask("i1"), later),  # stored before: a repeat, with the first acceptance time
+        (reask("i2"), later),
+        (reask("i2"), later + timedelta(seconds=1)),  # the same signal twice in one burst: the first wins
+        (reask("i2", tenant="acme"), later),  # the same id in another tenant is another signal
+    ])
+    assert [(w.duplicate, w.stored_at) for w in writes] == [
+        (True, T0), (False, later), (True, later), (False, later),
+    ]
+    assert not first.duplicate and not any(w.replaced_previous for w in writes)
+    assert count(any_db_url, "learning_feedback") == 3
+    assert query(any_db_url, "SELECT tenant, interaction_id, signal, kind FROM learning_feedback "
+                             "ORDER BY tenant, interaction_id") == [
+        ("acme", "i2", "reask", "implicit"), ("default", "i1", "reask", "implicit"),
+        ("default", "i2", "reask", "implicit")]
+
+
 async def test_forget_user_counts_what_it_deleted(store: Store, any_db_url: str) -> None:
     await store.insert_interactions(
         [Accepted(rec("a1"), T0), Accepted(rec("a2"), T0), Accepted(rec("b1", user="bob"), T0),
