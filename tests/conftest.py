@@ -68,15 +68,16 @@ ServiceStarter = Callable[..., Awaitable[RunningService]]
 
 @pytest.fixture
 async def serve(mesh_settings: MeshSettings) -> AsyncIterator[ServiceStarter]:
-    """serve(name, settings=None, clock=None, app=None) starts a real service on
+    """serve(name, settings=None, clock=None, app=None, shed=False) starts a real service on
     a free port; everything started is stopped at the end of the test."""
     started: list[RunningService] = []
 
     async def _serve(
-        name: str, settings: MeshSettings | None = None, clock: Clock | None = None, app: Any = None
+        name: str, settings: MeshSettings | None = None, clock: Clock | None = None, app: Any = None,
+        shed: bool = False,
     ) -> RunningService:
         runtime = Runtime(settings or mesh_settings, clock=clock or SystemClock())
-        running = await start_service(name, runtime, app)
+        running = await start_service(name, runtime, app, shed=shed)
         started.append(running)
         return running
 

@@ -321,14 +321,12 @@ class Store:
         new rating under a derived id (same user, same interaction) replaces the
         previous one; under a caller's id the first write wins."""
         out: list[FeedbackWrite] = []
-        if records and all(not record.explicit for record, _ in records):
-            if self._dialect == "postgresql":  # one statement, atomic by itself: no BEGIN/COMMIT round trips
-                async with self._engine.connect() as conn:
-                    conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-                    return await self._write_implicit_feedback(conn, records)
-            async with self._engine.begin() as conn:
-                return await self._write_implicit_feedback(conn, records)
         async with self._engine.begin() as conn:
+            if records and all(not record.explicit for record, _ in records):
+                # All or none, like the per-row path: the multi-row insert may be
+                # several statements (SQLAlchemy pages executemany), and a repeat's
+                # original time is read after it.
+                return await self._write_implicit_feedback(conn, records)
             for record, stored_at in records:
                 out.append(await self._write_feedback(conn, record, stored_at))
         return out
@@ -337,7 +335,8 @@ class Store:
         self, conn: AsyncConnection, records: Sequence[tuple[FeedbackRecord, datetime]]
     ) -> list[FeedbackWrite]:
         """Implicit signals are never replaced (a repeat is a duplicate), so a burst of
-        them is one multi-row INSERT … ON CONFLICT DO NOTHING, not a statement each:
+        them is a multi-row INSERT … ON CONFLICT DO NOTHING (executemany with
+        RETURNING, batched by SQLAlchemy), not a freshly compiled statement each:
         re-ask signals can be as many as the interactions themselves."""
         if self._insert_feedback is None:
             table = FeedbackRow.__table__

@@ -542,7 +542,8 @@ class _Run:
         )
         lane.stats.started()
         # The caller's deadline (less the margin) goes to the backend, which folds it
-        # into its own per-read timer: no timer per chunk here.
+        # into its own per-read timer (no timer per chunk here): every Backend must
+        # honour it, or only gRPC's own deadline ends a stalled attempt.
         stream = lane.backend.stream(request, deadline=self._attempt_deadline())
         try:
             while True:

@@ -93,8 +93,10 @@ class HttpServer:
         self._runtime.stopping.set()
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
-            await self._task
-        await self._probe.stop()
+            try:
+                await self._task
+            finally:
+                await self._probe.stop()
         await self._app.stop()
         if self._runtime.channels is not None:
             await self._runtime.channels.close()

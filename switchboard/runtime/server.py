@@ -163,8 +163,10 @@ class GrpcServer:
         for name in ("", *self._app.service_names):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self._server.start()
-        self._probe.start()
         await self._app.start()
+        # Only now: start-up work that holds the loop (e.g. learning rebuilding its
+        # model) is not load, and must not have a new service refuse its first calls.
+        self._probe.start()
         for name in ("", *self._app.service_names):
             await self.health.set(name, SERVING)
         return self.port
@@ -182,8 +184,10 @@ class GrpcServer:
         # Health still answers (NOT_SERVING) while in-flight calls finish; new
         # calls are refused. Then the server stops, cancelling whatever is left.
         await self._gate.drain(grace)
-        await self._server.stop(max(0.0, deadline - loop.time()))
-        await self._probe.stop()
+        try:
+            await self._server.stop(max(0.0, deadline - loop.time()))
+        finally:
+            await self._probe.stop()
         await self._app.stop()
         if self._runtime.channels is not None:
             await self._runtime.channels.close()

@@ -33,13 +33,13 @@ class RunningService:
         await self.server.stop()
 
 
-async def start_service(name: str, runtime: Runtime, app: Any | None = None) -> RunningService:
-    """Builds `name`'s app from `runtime` (or takes `app`) and serves it on a free port."""
+async def start_service(name: str, runtime: Runtime, app: Any | None = None, *, shed: bool = False) -> RunningService:
+    """Builds `name`'s app from `runtime` (or takes `app`) and serves it on a free port.
+
+    In-process servers share the test's event loop, whose lag is the test's own work
+    (hypothesis, many services at once), not the server's load: they shed load
+    (settings.overload_loop_lag_s) only with `shed=True`."""
     entry = BY_NAME[name]
-    # In-process servers share the test's event loop, whose lag is the test's own work
-    # (hypothesis, many services at once), not the server's load: no shedding unless
-    # the test asks for it.
-    shed = "overload_loop_lag_s" in runtime.settings.model_fields_set
     if app is None:
         settings_cls = app_module(entry).SETTINGS
         if not isinstance(runtime.settings, settings_cls):

@@ -108,7 +108,7 @@ def _router_app() -> GrpcApp:
 
 async def test_a_lagging_grpc_server_refuses_new_calls_and_finishes_admitted_ones(serve: Any, tmp_path: Path) -> None:
     settings = MeshSettings(data_dir=tmp_path, overload_loop_lag_s=0.1, log_format="text")
-    running = await serve("router", settings=settings, app=_router_app())
+    running = await serve("router", settings=settings, app=_router_app(), shed=True)
     router = router_pb2_grpc.RouterServiceStub(running.channel)
     health = health_pb2_grpc.HealthStub(running.channel)
     await router.ListBackends(router_pb2.ListBackendsRequest(), timeout=5)  # admitted while idle
@@ -137,7 +137,7 @@ async def test_a_lagging_grpc_server_refuses_new_calls_and_finishes_admitted_one
 async def test_a_lagging_gateway_answers_503_with_retry_after(serve: Any, tmp_path: Path) -> None:
     router = await serve("router", app=_router_app())
     gateway = await serve("gateway", settings=GatewaySettings(
-        data_dir=tmp_path, router_address=router.address, overload_loop_lag_s=0.1, shutdown_grace_s=1))
+        data_dir=tmp_path, router_address=router.address, overload_loop_lag_s=0.1, shutdown_grace_s=1), shed=True)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.port}", timeout=30) as http:
         assert (await http.get("/v1/models")).status_code == 200
         async with hogged_loop():
@@ -155,6 +155,10 @@ async def test_a_lagging_gateway_answers_503_with_retry_after(serve: Any, tmp_pa
 
 
 async def test_in_process_test_servers_do_not_shed_unless_asked(serve: Any, tmp_path: Path) -> None:
-    running = await serve("router", settings=MeshSettings(data_dir=tmp_path), app=_router_app())
-    assert running.runtime.load.threshold_s == 0.0
-    assert Runtime(MeshSettings(data_dir=tmp_path)).load.threshold_s == 0.1  # the product's default
+    plain = await serve("router", settings=MeshSettings(data_dir=tmp_path), app=_router_app())
+    widened = await serve("gateway", settings=GatewaySettings(**MeshSettings(data_dir=tmp_path).model_dump(),
+                                                              router_address=plain.address))
+    assert plain.runtime.load.threshold_s == 0.0 and widened.runtime.load.threshold_s == 0.0
+    asked = await serve("router", settings=MeshSettings(data_dir=tmp_path), app=_router_app(), shed=True)
+    assert asked.runtime.load.threshold_s == 0.1  # the product's default
+    assert Runtime(MeshSettings(data_dir=tmp_path)).load.threshold_s == 0.1
