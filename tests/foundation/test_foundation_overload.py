@@ -156,8 +156,8 @@ async def test_a_lagging_gateway_answers_503_with_retry_after(serve: Any, tmp_pa
 
 async def test_in_process_test_servers_do_not_shed_unless_asked(serve: Any, tmp_path: Path) -> None:
     plain = await serve("router", settings=MeshSettings(data_dir=tmp_path), app=_router_app())
-    widened = await serve("gateway", settings=GatewaySettings(**MeshSettings(data_dir=tmp_path).model_dump(),
-                                                              router_address=plain.address))
+    dumped = {**MeshSettings(data_dir=tmp_path).model_dump(), "router_address": plain.address}
+    widened = await serve("gateway", settings=GatewaySettings(**dumped))  # every field "set", as harnesses do
     assert plain.runtime.load.threshold_s == 0.0 and widened.runtime.load.threshold_s == 0.0
     asked = await serve("router", settings=MeshSettings(data_dir=tmp_path), app=_router_app(), shed=True)
     assert asked.runtime.load.threshold_s == 0.1  # the product's default
