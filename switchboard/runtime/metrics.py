@@ -331,7 +331,7 @@ class MeshMetrics:
         self._alerts = meter.create_counter(MONITOR_ALERTS, unit="{alert}", description="Alerts raised.")
         self._loop_lag = meter.create_gauge(
             EVENT_LOOP_LAG, unit="s",
-            description="How far behind the event loop runs, smoothed; above SWITCHBOARD_OVERLOAD_LOOP_LAG_S new calls are refused.",
+            description="How far behind the event loop runs (median of recent samples); above SWITCHBOARD_OVERLOAD_LOOP_LAG_S new calls are refused.",
         )
 
     def tokens(self, count: int, *, backend: str, model: str = "", system: str = "", token_type: str = "output") -> None:

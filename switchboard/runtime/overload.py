@@ -4,7 +4,7 @@ Without it an overloaded service admits every call, all of them share the CPU,
 and none finishes in time: offered 5x its capacity, the gateway once completed
 nothing within a 10 s client deadline. A service on asyncio is overloaded
 exactly when its event loop cannot keep up, so the signal is the loop's lag:
-how late a timer fires, smoothed over about half a second. While it is above the
+how late a timer fires, in most of its recent samples. While it is above the
 threshold, new calls are refused at once (cheap, and the caller can go elsewhere
 or back off) and calls already admitted run to completion.
 
@@ -17,32 +17,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
+import statistics
+from collections import deque
 from collections.abc import Callable
 
 log = logging.getLogger("switchboard.overload")
 
-# How often the probe wakes (its cost: ~20 wake-ups a second) and how quickly
-# the estimate follows the lag (time constant of the exponential smoothing).
+# How often the probe wakes (its cost: ~20 wake-ups a second) and over how many
+# of its samples the lag is judged.
 PROBE_INTERVAL_S = 0.05
-SMOOTHING_S = 0.5
+WINDOW = 5
 
 
 class LagEstimate:
-    """The loop's lag, smoothed; `overloaded` while it exceeds `threshold_s`.
+    """The loop's lag: the median of the last `window` samples; `overloaded`
+    while it exceeds `threshold_s`.
 
-    Each sample is weighted by the time it covers, so one late wake-up after a
-    long stall counts as much as the stall did."""
+    The median, so that it takes lag in most recent samples, i.e. sustained
+    load, to refuse calls: one long stall alone (a GC pause, a VM or a
+    SIGSTOP'd process resuming) is not overload and refuses nothing."""
 
-    def __init__(self, threshold_s: float, smoothing_s: float = SMOOTHING_S) -> None:
+    def __init__(self, threshold_s: float, window: int = WINDOW) -> None:
         self.threshold_s = threshold_s
-        self._smoothing_s = smoothing_s
+        self._samples: deque[float] = deque(maxlen=window)
         self.lag_s = 0.0
         self.shed = 0  # calls refused since the service started
 
-    def observe(self, lag_s: float, covered_s: float) -> None:
-        weight = 1.0 - math.exp(-max(covered_s, 0.0) / self._smoothing_s)
-        self.lag_s += weight * (max(lag_s, 0.0) - self.lag_s)
+    def observe(self, lag_s: float) -> None:
+        self._samples.append(max(lag_s, 0.0))  # a timer firing early is no lag
+        self.lag_s = statistics.median(self._samples)
 
     @property
     def overloaded(self) -> bool:
@@ -66,7 +69,7 @@ class LoopLagProbe:
                  on_change: Callable[[bool, LagEstimate], None] | None = None) -> None:
         self.estimate = estimate
         self._interval_s = interval_s
-        self._on_sample = on_sample  # the smoothed lag after each sample (the metric)
+        self._on_sample = on_sample  # the judged lag after each sample (the metric)
         self._on_change = on_change or _log_change
         self._task: asyncio.Task[None] | None = None
 
@@ -88,8 +91,7 @@ class LoopLagProbe:
         while True:
             before = loop.time()
             await asyncio.sleep(self._interval_s)
-            covered = loop.time() - before
-            self.estimate.observe(covered - self._interval_s, covered)
+            self.estimate.observe(loop.time() - before - self._interval_s)
             if self._on_sample is not None:
                 self._on_sample(self.estimate.lag_s)
             now = self.estimate.overloaded

@@ -92,8 +92,9 @@ class MeshSettings(BaseSettings):
     overload_loop_lag_s: float = Field(
         default=0.1, ge=0, le=60,
         description=(
-            "Refuse new calls (gRPC RESOURCE_EXHAUSTED, HTTP 503) while the event loop runs this far behind, "
-            "smoothed over ~0.5 s: overloaded, a service answers some callers fast instead of none in time "
+            "Refuse new calls (gRPC RESOURCE_EXHAUSTED, HTTP 503) while the event loop runs this far behind "
+            "(median of its last 5 samples, taken every 50 ms): overloaded, a service answers some callers fast "
+            "instead of none in time "
             "(0: never refuse; health is always answered)."
         ),
     )

@@ -28,22 +28,26 @@ from switchboard.runtime.settings import MeshSettings
 ROUTER = "switchboard.router.v1.RouterService"
 
 
-def test_the_estimate_follows_the_lag_weighted_by_the_time_it_covers() -> None:
-    load = LagEstimate(threshold_s=0.1, smoothing_s=0.5)
-    load.observe(0.0, 0.05)
+def test_sustained_lag_is_overload_and_one_stall_is_not() -> None:
+    load = LagEstimate(threshold_s=0.1, window=5)
+    for _ in range(5):
+        load.observe(0.002)
+    load.observe(2.0)  # one long stall (GC, a paused VM, SIGSTOP then SIGCONT)
+    assert not load.overloaded and load.lag_s == pytest.approx(0.002)
+    load.observe(0.2)
+    load.observe(0.25)  # now most recent samples lag
+    assert load.overloaded and load.lag_s == pytest.approx(0.2)
+    for _ in range(3):  # three prompt wake-ups: most samples are fine again
+        load.observe(0.001)
     assert not load.overloaded
-    load.observe(0.5, 0.55)  # one long stall: most of the window
-    assert load.lag_s == pytest.approx(0.5 * (1 - 2.718281828 ** -1.1), rel=1e-6) and load.overloaded
-    for _ in range(20):  # 1 s of prompt wake-ups
-        load.observe(0.001, 0.051)
-    assert load.lag_s < 0.1 and not load.overloaded
-    load.observe(-0.01, 0.04)  # a timer firing early is no lag, not negative lag
+    load.observe(-0.01)  # a timer firing early is no lag, not negative lag
     assert load.lag_s >= 0
 
 
 def test_the_refusal_says_why_and_is_counted() -> None:
     load = LagEstimate(threshold_s=0.1)
-    load.observe(0.3, 5.0)
+    for _ in range(3):
+        load.observe(0.3)
     message = load.refusal()
     assert "overloaded" in message and "300 ms behind" in message and "limit 100 ms" in message
     assert load.shed == 1
@@ -51,7 +55,8 @@ def test_the_refusal_says_why_and_is_counted() -> None:
 
 def test_a_zero_threshold_never_sheds() -> None:
     load = LagEstimate(threshold_s=0.0)
-    load.observe(10.0, 10.0)
+    for _ in range(5):
+        load.observe(10.0)
     assert not load.overloaded
 
 
@@ -60,10 +65,10 @@ async def test_the_probe_reports_the_lag_also_when_shedding_is_off() -> None:
     probe = LoopLagProbe(LagEstimate(threshold_s=0.0), interval_s=0.01, on_sample=samples.append)
     probe.start()
     await asyncio.sleep(0.05)
-    time.sleep(0.5)  # noqa: ASYNC251  (a stalled loop)
-    await asyncio.sleep(0.05)
+    async with hogged_loop(0.15):  # sustained stalls
+        await asyncio.sleep(1.0)
     await probe.stop()
-    assert samples and max(samples) > 0.1  # the stall shows in the reported lag
+    assert samples and max(samples) > 0.1  # the stalls show in the reported lag
     assert not probe.estimate.overloaded  # but nothing is refused
 
 
