@@ -72,6 +72,7 @@ def describe(database_url: str | None, redis_url: str | None) -> dict[str, Any]:
         "starlette": _version("starlette"),
         "httpx": _version("httpx"),
         "aiohttp": _version("aiohttp"),
+        "httptools": _version("httptools"),
         "sqlalchemy": _version("SQLAlchemy"),
         "psycopg": _version("psycopg"),
         "postgresql": _postgres_version(database_url),
