@@ -199,8 +199,14 @@ class Store:
     def __init__(self, engine: AsyncEngine, origin: str = "") -> None:
         self._engine = engine
         self._dialect = engine.dialect.name
-        self._insert_feedback: Any = None  # built on first use, then reused (compiled once)
         self._origin = origin  # stamped on every row this process writes
+        feedback = FeedbackRow.__table__
+        # Built once, so SQLAlchemy compiles it once: implicit signals come in bursts.
+        self._insert_feedback = (
+            self._insert(feedback)
+            .on_conflict_do_nothing(index_elements=["tenant", "feedback_id"])
+            .returning(feedback.c.tenant, feedback.c.feedback_id)
+        )
 
     @property
     def engine(self) -> AsyncEngine:
@@ -338,13 +344,6 @@ class Store:
         them is a multi-row INSERT … ON CONFLICT DO NOTHING (executemany with
         RETURNING, batched by SQLAlchemy), not a freshly compiled statement each:
         re-ask signals can be as many as the interactions themselves."""
-        if self._insert_feedback is None:
-            table = FeedbackRow.__table__
-            self._insert_feedback = (
-                self._insert(table)
-                .on_conflict_do_nothing(index_elements=["tenant", "feedback_id"])
-                .returning(table.c.tenant, table.c.feedback_id)
-            )
         params = [{**_feedback_values(r), "stored_at": at, "origin": self._origin,
                    "replaced_positive": None, "replaced_occurred_at": None} for r, at in records]
         inserted = {(row.tenant, row.feedback_id) for row in await conn.execute(self._insert_feedback, params)}

@@ -12,7 +12,6 @@ from typing import Any, Protocol
 
 import uvicorn
 
-from switchboard.runtime.overload import LoopLagProbe
 from switchboard.runtime.server import Runtime
 from switchboard.runtime.telemetry import wrap_asgi
 
@@ -51,7 +50,6 @@ class HttpServer:
         self.port = 0
         self._server: _Uvicorn | None = None
         self._task: asyncio.Task[None] | None = None
-        self._probe = LoopLagProbe(runtime.load, on_sample=runtime.metrics.loop_lag)  # the app refuses new requests while the loop lags
 
     async def start(self) -> int:
         host = self._runtime.settings.host
@@ -86,7 +84,7 @@ class HttpServer:
             if self._task.done():
                 self._task.result()  # raise whatever stopped it
             await asyncio.sleep(0.01)
-        self._probe.start()
+        self._runtime.lag_probe.start()  # the app refuses new requests while the loop lags
         return self.port
 
     async def stop(self) -> None:
@@ -96,7 +94,7 @@ class HttpServer:
             try:
                 await self._task
             finally:
-                await self._probe.stop()
+                await self._runtime.lag_probe.stop()
         await self._app.stop()
         if self._runtime.channels is not None:
             await self._runtime.channels.close()

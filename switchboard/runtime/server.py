@@ -47,14 +47,17 @@ class Runtime:
     # The domain instruments (switchboard/runtime/metrics.py); without a meter provider they
     # use the global one, a no-op unless the process turned metrics on.
     metrics: MeshMetrics = field(init=False)
-    # How far behind the event loop runs; the servers refuse new calls while it is too far.
+    # How far behind the event loop runs; the servers refuse new calls while it is too
+    # far, and start and stop the probe that measures it.
     load: LagEstimate = field(init=False)
+    lag_probe: LoopLagProbe = field(init=False)
 
     def __post_init__(self) -> None:
         if self.channels is None:
             self.channels = PeerChannels(self.settings, self.tracer_provider)
         self.metrics = MeshMetrics(self.meter_provider)
         self.load = LagEstimate(self.settings.overload_loop_lag_s)
+        self.lag_probe = LoopLagProbe(self.load, on_sample=self.metrics.loop_lag)
 
 
 class ServiceApp(Protocol):
@@ -112,7 +115,6 @@ class GrpcServer:
         # (never-valid values), the caller's, then the error boundary right
         # around the servicer.
         self._gate = AdmissionGate(runtime.load)
-        self._probe = LoopLagProbe(runtime.load, on_sample=runtime.metrics.loop_lag)
         from switchboard.runtime.auth import auth_interceptors  # API keys, only when configured
 
         chain = [
@@ -166,7 +168,7 @@ class GrpcServer:
         await self._app.start()
         # Only now: start-up work that holds the loop (e.g. learning rebuilding its
         # model) is not load, and must not have a new service refuse its first calls.
-        self._probe.start()
+        self._runtime.lag_probe.start()
         for name in ("", *self._app.service_names):
             await self.health.set(name, SERVING)
         return self.port
@@ -187,7 +189,7 @@ class GrpcServer:
         try:
             await self._server.stop(max(0.0, deadline - loop.time()))
         finally:
-            await self._probe.stop()
+            await self._runtime.lag_probe.stop()
         await self._app.stop()
         if self._runtime.channels is not None:
             await self._runtime.channels.close()
