@@ -76,6 +76,8 @@ class LoopLagProbe:
     def start(self) -> None:
         """Measures from now on, also when shedding is off (the lag is still reported)."""
         if self._task is None:
+            if self._on_sample is not None:
+                self._on_sample(self.estimate.lag_s)  # reported from the start, not from the first sample
             self._task = asyncio.create_task(self._run(), name="loop-lag-probe")
 
     async def stop(self) -> None:
