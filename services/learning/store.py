@@ -55,22 +55,32 @@ def _pg_element_type(column: Any) -> str:
     return str(column.type.compile(dialect=postgresql.dialect()))
 
 
-def _pg_insert_interactions() -> str:
-    """INSERT … SELECT FROM unnest(one array per column) ON CONFLICT DO NOTHING
-    RETURNING the keys it inserted: a multi-row insert whose text does not
-    depend on the number of rows, so PostgreSQL prepares it once. Driver SQL
-    with binary parameters (%(name)b): psycopg dumps arrays in binary several
-    times faster than as text."""
-    table = InteractionRow.__table__
-    names = [*_RECORD_COLUMNS, "stored_at", "origin"]
+def _pg_unnest_insert(table: Table, names: Sequence[str], key: tuple[str, str]) -> str:
+    """INSERT … SELECT FROM unnest(one array per column) ON CONFLICT (key) DO
+    NOTHING RETURNING the keys it inserted: a multi-row insert whose text does
+    not depend on the number of rows, so psycopg converts it once and
+    PostgreSQL prepares it once (SQLAlchemy's multi-row VALUES differs with
+    every batch size, and psycopg re-parsed it on every write). Driver SQL with
+    binary parameters (%(name)b): psycopg dumps arrays in binary several times
+    faster than as text."""
     arrays = ", ".join(f"CAST(%({n})b AS {_pg_element_type(table.c[n])}[])" for n in names)
     return (
         f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays}) "
-        "ON CONFLICT (tenant, interaction_id) DO NOTHING RETURNING tenant, interaction_id"
+        f"ON CONFLICT ({', '.join(key)}) DO NOTHING RETURNING {', '.join(key)}"
     )
 
 
-_PG_INSERT_INTERACTIONS = _pg_insert_interactions()
+_PG_INSERT_INTERACTIONS = _pg_unnest_insert(
+    InteractionRow.__table__, [*_RECORD_COLUMNS, "stored_at", "origin"], ("tenant", "interaction_id")
+)
+# Implicit signals never replace anything: replaced_* are left NULL.
+_IMPLICIT_FEEDBACK_COLUMNS = (
+    "tenant", "feedback_id", "interaction_id", "user_id", "kind", "thumb", "stars", "signal",
+    "related_interaction_id", "positive", "comment", "occurred_at", "stored_at", "origin",
+)
+_PG_INSERT_IMPLICIT_FEEDBACK = _pg_unnest_insert(
+    FeedbackRow.__table__, _IMPLICIT_FEEDBACK_COLUMNS, ("tenant", "feedback_id")
+)
 _SQLITE_INSERT_INTERACTIONS = (
     sqlite.insert(InteractionRow.__table__)
     .on_conflict_do_nothing(index_elements=["tenant", "interaction_id"])
@@ -344,9 +354,14 @@ class Store:
         them is a multi-row INSERT … ON CONFLICT DO NOTHING (executemany with
         RETURNING, batched by SQLAlchemy), not a freshly compiled statement each:
         re-ask signals can be as many as the interactions themselves."""
-        params = [{**_feedback_values(r), "stored_at": at, "origin": self._origin,
-                   "replaced_positive": None, "replaced_occurred_at": None} for r, at in records]
-        inserted = {(row.tenant, row.feedback_id) for row in await conn.execute(self._insert_feedback, params)}
+        if self._dialect == "postgresql":
+            columns = self._implicit_feedback_columns(records)
+            rows = await conn.exec_driver_sql(_PG_INSERT_IMPLICIT_FEEDBACK, columns)
+        else:
+            params = [{**_feedback_values(r), "stored_at": at, "origin": self._origin,
+                       "replaced_positive": None, "replaced_occurred_at": None} for r, at in records]
+            rows = await conn.execute(self._insert_feedback, params)
+        inserted = {(row.tenant, row.feedback_id) for row in rows}
         out: list[FeedbackWrite] = []
         earlier: dict[Key, datetime] = {}  # stored_at of what was there already (or first in this batch)
         missing = [r.key for r, _ in records if r.key not in inserted]
@@ -360,6 +375,31 @@ class Store:
             else:
                 out.append(FeedbackWrite(earlier.get(record.key, stored_at), duplicate=True, replaced_previous=False))
         return out
+
+    def _implicit_feedback_columns(
+        self, records: Sequence[tuple[FeedbackRecord, datetime]]
+    ) -> dict[str, list[Any]]:
+        """The implicit signals' values column by column, for the unnest insert."""
+        for record, stored_at in records:
+            if record.occurred_at.tzinfo is None or stored_at.tzinfo is None:
+                raise ValueError("naive datetime given to occurred_at or stored_at")
+        signals = [r.signal.value if r.signal else None for r, _ in records]
+        return {
+            "tenant": [r.tenant for r, _ in records],
+            "feedback_id": [r.feedback_id for r, _ in records],
+            "interaction_id": [r.interaction_id for r, _ in records],
+            "user_id": [r.user_id for r, _ in records],
+            "kind": [r.kind.value for r, _ in records],
+            "thumb": [r.thumb for r, _ in records],
+            "stars": [r.stars for r, _ in records],
+            "signal": signals,
+            "related_interaction_id": [r.related_interaction_id for r, _ in records],
+            "positive": [r.positive for r, _ in records],
+            "comment": [r.comment for r, _ in records],
+            "occurred_at": [r.occurred_at for r, _ in records],
+            "stored_at": [at for _, at in records],
+            "origin": [self._origin] * len(records),
+        }
 
     async def _write_feedback(self, conn: AsyncConnection, record: FeedbackRecord, stored_at: datetime) -> FeedbackWrite:
         table = FeedbackRow.__table__
