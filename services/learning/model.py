@@ -176,6 +176,14 @@ class Observation:
 
 
 @dataclass(frozen=True)
+class Draw:
+    """One Thompson draw: the candidates in the order it ranks them."""
+
+    order: tuple[str, ...]
+    exploratory: bool  # the first is not the best by expected value
+
+
+@dataclass(frozen=True)
 class Ranked:
     backend: str
     score: float
@@ -267,6 +275,10 @@ class _Estimate:
         "latency_known",
         "ttft",
         "bonus",
+        "alpha",  # the Beta posterior a draw samples from (with avail and dev)
+        "beta",
+        "avail",
+        "dev",
         "evidence",
         "level",
         "level_cell",
@@ -428,21 +440,44 @@ class LearningModel:
 
     # ------------------------------------------------------------------- reads
 
+    def _estimates(
+        self, user_id: str, topic: str, candidates: Sequence[str], greedy: bool, now: float
+    ) -> list[_Estimate]:
+        if len(set(candidates)) != len(candidates):
+            raise ValueError("candidates must not repeat")
+        user_cells = self._users.get(user_id) if user_id else None
+        fleet = self._fleet
+        self._bring(fleet, now)
+        m_f = (self._a0 + fleet.s) / (self._g0 + fleet.s + fleet.f)
+        return [self._estimate(user_cells, topic, b, now, greedy, m_f) for b in candidates]
+
+    def draws(self, user_id: str, topic: str, candidates: Sequence[str], count: int) -> list[Draw]:
+        """`count` independent Thompson draws for (user, topic), each ranking
+        `candidates` as recommend() would: the estimates are worked out once and
+        only the sampling is repeated, so a caller can keep a few per call."""
+        if count <= 0:
+            return []
+        lam = self._config.latency_weight
+        estimates = self._estimates(user_id, topic, candidates, False, self._clock.now().timestamp())
+        if not estimates:
+            return [Draw((), False) for _ in range(count)]
+        best = max(estimates, key=lambda e: e.mean - lam * e.latency)  # the first by value, as in recommend()
+        out: list[Draw] = []
+        for _ in range(count):
+            scores = {id(e): self._sample(e) - lam * e.latency + e.bonus for e in estimates}
+            ranked = sorted(estimates, key=lambda e: scores[id(e)], reverse=True)
+            out.append(Draw(tuple(e.backend for e in ranked), ranked[0] is not best))
+        return out
+
     def recommend(
         self, user_id: str, topic: str, candidates: Sequence[str], *, greedy: bool = False
     ) -> list[Ranked]:
         """Ranks `candidates` for (user, topic), best first. Thompson sampling
         (from the injected rng) unless `greedy`, which ranks by expected value."""
-        if len(set(candidates)) != len(candidates):
-            raise ValueError("candidates must not repeat")
         now = self._clock.now().timestamp()
-        user_cells = self._users.get(user_id) if user_id else None
         cfg = self._config
         lam = cfg.latency_weight
-        fleet = self._fleet
-        self._bring(fleet, now)
-        m_f = (self._a0 + fleet.s) / (self._g0 + fleet.s + fleet.f)
-        estimates = [self._estimate(user_cells, topic, b, now, greedy, m_f) for b in candidates]
+        estimates = self._estimates(user_id, topic, candidates, greedy, now)
         by_value = sorted(estimates, key=lambda e: e.mean - lam * e.latency, reverse=True)
         value_rank = {id(e): i for i, e in enumerate(by_value)}
         if greedy:
@@ -741,11 +776,12 @@ class LearningModel:
         e.latency_known = latency_known
         e.ttft = ttft
         e.topic_cell = t
+        e.alpha, e.beta, e.avail, e.dev = k * m_g + ts_, k * (1.0 - m_g) + tf, avail, dev
         if greedy:
             e.sampled = e.mean
             e.bonus = 0.0
         else:
-            e.sampled = avail * _clamp(self._rng.betavariate(k * m_g + ts_, k * (1.0 - m_g) + tf) + dev)
+            e.sampled = self._sample(e)
             e.bonus = cfg.optimism_bonus / (1.0 + recent)
         # Evidence: own observations plus the parents', as far as the estimate
         # still leans on them (the shrinkage weights).
@@ -763,6 +799,9 @@ class LearningModel:
             else:
                 e.level, e.level_cell = LEVEL_GLOBAL, g
         return e
+
+    def _sample(self, e: _Estimate) -> float:
+        return e.avail * _clamp(self._rng.betavariate(e.alpha, e.beta) + e.dev)
 
     def _reason(self, e: _Estimate, topic: str, value_rank: int, exploratory: bool, now: float) -> str:
         if e.level == LEVEL_PRIOR:

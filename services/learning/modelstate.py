@@ -13,11 +13,11 @@ import asyncio
 import logging
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.learning.model import LearningModel, ModelConfig, Observation, Ranked
+from services.learning.model import Draw, LearningModel, ModelConfig, Observation, Ranked
 from services.learning.records import (
     FeedbackRecord,
     InteractionRecord,
@@ -99,6 +99,7 @@ class Recommendation:
     ranked: list[Ranked]
     topic: str
     updated_at: datetime | None
+    draws: list[Draw] = field(default_factory=list)  # further independent rankings, when asked for
 
     @property
     def exploratory(self) -> bool:
@@ -180,13 +181,15 @@ class ModelKeeper:
         log.info("model rebuilt", extra={"events": len(events), "cells": fresh.cell_count()})
 
     def recommend(
-        self, tenant: str, user_id: str, topic: str, candidates: Sequence[str], *, greedy: bool
+        self, tenant: str, user_id: str, topic: str, candidates: Sequence[str], *, greedy: bool, draws: int = 0
     ) -> Recommendation:
         if not self._ready:
             raise ModelNotReady("the model is still being rebuilt from the database")
         names = list(candidates) or sorted(self._model.known_backends())
-        ranked = self._model.recommend(user_key(tenant, user_id), topic, names, greedy=greedy)
-        return Recommendation(ranked, topic, self._model.updated_at)
+        user = user_key(tenant, user_id)
+        ranked = self._model.recommend(user, topic, names, greedy=greedy)
+        more = [] if greedy else self._model.draws(user, topic, names, draws)
+        return Recommendation(ranked, topic, self._model.updated_at, more)
 
     def forget_user(self, tenant: str, user_id: str) -> int:
         return self._model.forget_user(user_key(tenant, user_id))

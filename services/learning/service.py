@@ -63,6 +63,8 @@ from switchboard.runtime.status import FieldViolation, InvalidArgument
 log = logging.getLogger("switchboard.learning.service")
 
 
+MAX_DRAWS = 256  # RecommendRequest.draws: enough for a router's second of one key, small enough to answer at once
+
 _OUTCOMES = {
     pb.OUTCOME_SUCCESS: Outcome.SUCCESS,
     pb.OUTCOME_TIMEOUT: Outcome.TIMEOUT,
@@ -478,11 +480,14 @@ class LearningServiceServicer(learning_pb2_grpc.LearningServiceServicer):
             else:
                 check_label(v, path, name, MAX_BACKEND)
             seen.add(name)
+        if request.draws > MAX_DRAWS:
+            v.append(FieldViolation("draws", f"must be at most {MAX_DRAWS}, got {request.draws}"))
         if v:
             raise InvalidArgument(v)
         try:
             result = self._keeper.recommend(
-                tenant, request.user_id, topic, list(request.candidate_backends), greedy=request.greedy
+                tenant, request.user_id, topic, list(request.candidate_backends), greedy=request.greedy,
+                draws=request.draws,
             )
         except ModelNotReady as exc:
             await _unavailable(context, str(exc))
@@ -503,6 +508,8 @@ class LearningServiceServicer(learning_pb2_grpc.LearningServiceServicer):
                 item.expected_latency.CopyFrom(dur(r.expected_latency_s))
             if r.expected_ttft_s is not None:
                 item.expected_time_to_first_token.CopyFrom(dur(r.expected_ttft_s))
+        for draw in result.draws:
+            out.draws.add(backends=draw.order, exploratory=draw.exploratory)
         if result.updated_at is not None:
             out.model_updated_at.CopyFrom(ts(result.updated_at))
         return out

@@ -276,6 +276,29 @@ def test_greedy_ranks_by_expected_value_without_sampling() -> None:
     assert out == model.recommend("u1", "code", ["c", "b", "a"], greedy=True)
 
 
+def test_draws_are_thompson_samples_like_recommend() -> None:
+    """A batch of draws is what as many recommend() calls would give: the same
+    share of first places per backend, each draw its own sample, and
+    `exploratory` exactly when the first is not the best by expected value."""
+    drawn, _ = _trained(seed=21)
+    asked, _ = _trained(seed=22)
+    candidates = ["a", "b", "c"]
+    draws = drawn.draws("u1", "code", candidates, 3000)
+    calls = [asked.recommend("u1", "code", candidates) for _ in range(3000)]
+    assert all(sorted(d.order) == candidates for d in draws)
+    for backend in candidates:
+        share_drawn = sum(d.order[0] == backend for d in draws) / len(draws)
+        share_asked = sum(r[0].backend == backend for r in calls) / len(calls)
+        assert share_drawn == pytest.approx(share_asked, abs=0.04), backend
+    assert len({d.order for d in draws}) > 1
+    best = drawn.recommend("u1", "code", candidates, greedy=True)[0].backend
+    assert all(d.exploratory == (d.order[0] != best) for d in draws)
+    assert any(d.exploratory for d in draws) and not all(d.exploratory for d in draws)
+    assert drawn.draws("u1", "code", candidates, 0) == []
+    with pytest.raises(ValueError):
+        drawn.draws("u1", "code", ["a", "a"], 2)
+
+
 def test_every_candidate_is_ranked_once_and_repeats_are_refused() -> None:
     model, _ = _trained(seed=5)
     out = model.recommend("u1", "code", ["a", "new", "b", "c"])

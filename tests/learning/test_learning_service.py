@@ -155,12 +155,30 @@ async def test_recommend_learns_from_every_write(svc, clock: ManualClock) -> Non
     assert sorted(r.backend for r in sampled.ranked) == ["alpha", "beta"]
 
 
+async def test_recommend_draws_for_a_caller_to_keep(svc) -> None:
+    batch = [interaction(f"a{n}", backend="alpha", ok=n % 4 != 0, at=ago(hours=n)) for n in range(40)]
+    batch += [interaction(f"b{n}", backend="beta", ok=n % 3 != 0, at=ago(hours=n)) for n in range(40)]
+    await svc.RecordInteractions(pb.RecordInteractionsRequest(interactions=batch))
+    reply = await svc.Recommend(pb.RecommendRequest(topic="code", candidate_backends=["alpha", "beta"], draws=200))
+    assert len(reply.draws) == 200 and len(reply.ranked) == 2
+    assert all(sorted(d.backends) == ["alpha", "beta"] for d in reply.draws)
+    firsts = {d.backends[0] for d in reply.draws}
+    assert firsts == {"alpha", "beta"}  # each draw is its own sample: both close, both come first sometimes
+    assert all(d.exploratory == (d.backends[0] == "beta") for d in reply.draws)  # alpha is better on average
+    none = await svc.Recommend(pb.RecommendRequest(topic="code", candidate_backends=["alpha", "beta"]))
+    assert len(none.draws) == 0
+    greedy = await svc.Recommend(pb.RecommendRequest(topic="code", candidate_backends=["alpha"], greedy=True, draws=5))
+    assert len(greedy.draws) == 0  # every greedy draw would be the same
+
+
 async def test_recommend_bad_input(svc) -> None:
     code, v = await violations_of(svc.Recommend(pb.RecommendRequest(candidate_backends=["a", "a", ""])))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
     assert set(v) == {"candidate_backends[1]", "candidate_backends[2]"}
     code, v = await violations_of(svc.Recommend(pb.RecommendRequest(topic="no spaces please")))
     assert "topic" in v
+    code, v = await violations_of(svc.Recommend(pb.RecommendRequest(draws=257)))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "at most 256" in v["draws"]
 
 
 async def test_cancelled_and_cached_attempts_are_not_backend_evidence(svc) -> None:

@@ -290,18 +290,28 @@ class RecordFeedbackResponse(_message.Message):
     def __init__(self, feedback_id: _Optional[str] = ..., stored_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duplicate: _Optional[bool] = ..., replaced_previous: _Optional[bool] = ..., interaction_known: _Optional[bool] = ..., durability: _Optional[_Union[Durability, str]] = ...) -> None: ...
 
 class RecommendRequest(_message.Message):
-    __slots__ = ("user_id", "topic", "candidate_backends", "request_id", "greedy")
+    __slots__ = ("user_id", "topic", "candidate_backends", "request_id", "greedy", "draws")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     TOPIC_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_BACKENDS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     GREEDY_FIELD_NUMBER: _ClassVar[int]
+    DRAWS_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     topic: str
     candidate_backends: _containers.RepeatedScalarFieldContainer[str]
     request_id: str
     greedy: bool
-    def __init__(self, user_id: _Optional[str] = ..., topic: _Optional[str] = ..., candidate_backends: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ..., greedy: _Optional[bool] = ...) -> None: ...
+    draws: int
+    def __init__(self, user_id: _Optional[str] = ..., topic: _Optional[str] = ..., candidate_backends: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ..., greedy: _Optional[bool] = ..., draws: _Optional[int] = ...) -> None: ...
+
+class RankingDraw(_message.Message):
+    __slots__ = ("backends", "exploratory")
+    BACKENDS_FIELD_NUMBER: _ClassVar[int]
+    EXPLORATORY_FIELD_NUMBER: _ClassVar[int]
+    backends: _containers.RepeatedScalarFieldContainer[str]
+    exploratory: bool
+    def __init__(self, backends: _Optional[_Iterable[str]] = ..., exploratory: _Optional[bool] = ...) -> None: ...
 
 class BackendRecommendation(_message.Message):
     __slots__ = ("backend", "rank", "score", "expected_success", "expected_latency", "expected_time_to_first_token", "confidence", "reason", "exploratory", "evidence", "basis")
@@ -330,16 +340,18 @@ class BackendRecommendation(_message.Message):
     def __init__(self, backend: _Optional[str] = ..., rank: _Optional[int] = ..., score: _Optional[float] = ..., expected_success: _Optional[float] = ..., expected_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., expected_time_to_first_token: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., confidence: _Optional[float] = ..., reason: _Optional[str] = ..., exploratory: _Optional[bool] = ..., evidence: _Optional[float] = ..., basis: _Optional[_Union[EstimateBasis, str]] = ...) -> None: ...
 
 class RecommendResponse(_message.Message):
-    __slots__ = ("ranked", "exploratory", "topic", "model_updated_at")
+    __slots__ = ("ranked", "exploratory", "topic", "model_updated_at", "draws")
     RANKED_FIELD_NUMBER: _ClassVar[int]
     EXPLORATORY_FIELD_NUMBER: _ClassVar[int]
     TOPIC_FIELD_NUMBER: _ClassVar[int]
     MODEL_UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    DRAWS_FIELD_NUMBER: _ClassVar[int]
     ranked: _containers.RepeatedCompositeFieldContainer[BackendRecommendation]
     exploratory: bool
     topic: str
     model_updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, ranked: _Optional[_Iterable[_Union[BackendRecommendation, _Mapping]]] = ..., exploratory: _Optional[bool] = ..., topic: _Optional[str] = ..., model_updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    draws: _containers.RepeatedCompositeFieldContainer[RankingDraw]
+    def __init__(self, ranked: _Optional[_Iterable[_Union[BackendRecommendation, _Mapping]]] = ..., exploratory: _Optional[bool] = ..., topic: _Optional[str] = ..., model_updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., draws: _Optional[_Iterable[_Union[RankingDraw, _Mapping]]] = ...) -> None: ...
 
 class TopicShare(_message.Message):
     __slots__ = ("topic", "count", "share")
