@@ -19,7 +19,8 @@ from services.router.backends import (
     ollama_probe,
 )
 from services.router.breaker import BreakerConfig, CircuitBreaker, WindowType
-from services.router.chain import Chain, ChainOptions, Lane
+from services.router.chain import Chain, ChainOptions, Lane, Recommender
+from services.router.draws import DrawPool
 from services.router.observe import RouterTelemetry
 from services.router.outcomes import OutcomeQueue
 from services.router.peers import BackendHealthView, CacheClient, LearningClient
@@ -94,6 +95,13 @@ class RouterApp:
             recommend_deadline_s=s.router_recommend_deadline_s,
             send_timeout_s=s.router_outcome_send_timeout_s,
         )
+        # Learning's Thompson draws kept and spent one per request, unless asked per request.
+        self.recommender: Recommender = (
+            DrawPool(self.learning, self.clock, max_draws=s.router_recommend_draws,
+                     max_age_s=s.router_recommend_max_age_s)
+            if s.router_recommend_draws
+            else self.learning
+        )
         self.cache = CacheClient(
             channels.channel("cache"),
             lookup_deadline_s=s.router_cache_lookup_deadline_s,
@@ -165,7 +173,7 @@ class RouterApp:
                 deadline_margin_s=self.settings.router_deadline_margin_s,
             ),
             outcomes=self.outcomes,
-            recommender=self.learning,
+            recommender=self.recommender,
             cache=self.cache,
             health=self.health,
         )
@@ -183,6 +191,8 @@ class RouterApp:
 
     async def stop(self) -> None:
         await self.health.stop()
+        if isinstance(self.recommender, DrawPool):
+            await self.recommender.close()
         # Queued outcomes and background cache stores go out side by side, each
         # bounded, so the two waits do not add up against the shutdown grace.
         await asyncio.gather(

@@ -105,7 +105,7 @@ class CacheLookup:
 
 class Recommender(Protocol):
     async def recommend(
-        self, *, user_id: str, topic: str, candidates: Sequence[str], request_id: str
+        self, *, user_id: str, topic: str, candidates: Sequence[str], request_id: str, tenant: str = ""
     ) -> Recommendation: ...
 
 
@@ -445,7 +445,8 @@ class _Run:
             if chain.recommender is not None and not req.pinned_backend and len(usable) > 1:
                 recommending = asyncio.create_task(
                     chain.recommender.recommend(
-                        user_id=req.user_id, topic=req.topic, candidates=usable, request_id=req.request_id
+                        user_id=req.user_id, topic=req.topic, candidates=usable, request_id=req.request_id,
+                        tenant=req.tenant,
                     )
                 )
             if req.uses_cache and self.key is not None:

@@ -21,6 +21,7 @@ import grpc
 from google.protobuf import timestamp_pb2
 
 from services.router.chain import CachedAnswer, CacheLookup, Health, Recommendation
+from services.router.draws import DrawBatch
 from services.router.outcomes import Outcome, OutcomeRecord, RejectedBatch
 from services.router.service import proto_duration
 from switchboard.runtime.tenant import tenant_metadata
@@ -91,19 +92,43 @@ class LearningClient:
         self._send_timeout_s = send_timeout_s
         self._batch_supported = True
 
-    async def recommend(self, *, user_id: str, topic: str, candidates: Sequence[str], request_id: str) -> Recommendation:
+    async def _recommend(
+        self, *, tenant: str, user_id: str, topic: str, candidates: Sequence[str], request_id: str, draws: int
+    ) -> learning_pb2.RecommendResponse | str:
+        """Learning's answer, or why there is none (said as the degraded reason)."""
         request = learning_pb2.RecommendRequest(
-            user_id=user_id, topic=topic, candidate_backends=list(candidates), request_id=request_id
+            user_id=user_id, topic=topic, candidate_backends=list(candidates), request_id=request_id, draws=draws
         )
         try:
-            response = await self._stub.Recommend(request, timeout=self._recommend_deadline_s)
+            return await self._stub.Recommend(request, timeout=self._recommend_deadline_s, metadata=_metadata(tenant))
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                 ms = self._recommend_deadline_s * 1000
-                return Recommendation(None, f"learning: no recommendation within {ms:g} ms; static order")
-            return Recommendation(None, f"learning: {_why(exc)}; static order")
-        ranked = sorted(response.ranked, key=lambda r: r.rank)
-        return Recommendation([r.backend for r in ranked])
+                return f"learning: no recommendation within {ms:g} ms; static order"
+            return f"learning: {_why(exc)}; static order"
+
+    async def recommend(
+        self, *, user_id: str, topic: str, candidates: Sequence[str], request_id: str, tenant: str = ""
+    ) -> Recommendation:
+        """One ranking (a Recommender: one call per request)."""
+        response = await self._recommend(tenant=tenant, user_id=user_id, topic=topic, candidates=candidates,
+                                         request_id=request_id, draws=0)
+        if isinstance(response, str):
+            return Recommendation(None, response)
+        return Recommendation([r.backend for r in sorted(response.ranked, key=lambda r: r.rank)])
+
+    async def draws(
+        self, *, tenant: str, user_id: str, topic: str, candidates: Sequence[str], count: int, request_id: str
+    ) -> DrawBatch:
+        """`count` independent rankings (a DrawSource). A learning that predates
+        draws answers none: its one ranking is then the batch."""
+        response = await self._recommend(tenant=tenant, user_id=user_id, topic=topic, candidates=candidates,
+                                         request_id=request_id, draws=count)
+        if isinstance(response, str):
+            return DrawBatch([], response)
+        if response.draws:
+            return DrawBatch([list(d.backends) for d in response.draws])
+        return DrawBatch([[r.backend for r in sorted(response.ranked, key=lambda r: r.rank)]])
 
     async def send(self, batch: Sequence[OutcomeRecord], *, patient: bool = False) -> None:
         """The OutcomeSink: raises on a transport failure (the queue retries).

@@ -56,6 +56,15 @@ class RouterSettings(MeshSettings):
     router_recommend_deadline_s: float = Field(
         default=0.025, gt=0, le=10, description="Deadline of learning's Recommend; late = static order."
     )
+    router_recommend_draws: int = Field(
+        default=32, ge=0, le=256,
+        description="Most of learning's Thompson draws asked for at once per (tenant, user, topic, candidates) and "
+                    "spent one per request; 0 = ask learning on every request.",
+    )
+    router_recommend_max_age_s: float = Field(
+        default=1.0, gt=0, le=60,
+        description="How long kept draws are used: the most of learning's newest evidence a request can miss.",
+    )
     router_cache_lookup_deadline_s: float = Field(
         default=0.05, gt=0, le=10, description="Deadline of a cache Lookup; late = carry on uncached."
     )

@@ -21,6 +21,7 @@ from switchboard.router.v1 import router_pb2, router_pb2_grpc
 from switchboard.runtime.clock import Clock
 from switchboard.runtime.server import GrpcApp
 from switchboard.runtime.settings import MeshSettings
+from switchboard.runtime.tenant import TENANT_METADATA
 from switchboard.testing.fake_backend import FakeBackend
 
 CLOSED = "127.0.0.1:1"  # nothing listens here: a peer that is down
@@ -152,6 +153,7 @@ class MemoryLearning(learning_pb2_grpc.LearningServiceServicer):
         self.order = order
         self.delay_s = delay_s
         self.recommend_requests: list[L.RecommendRequest] = []
+        self.recommend_tenants: list[str] = []  # the tenant metadata of each Recommend
 
     def _record(self, interaction: L.Interaction) -> L.InteractionAck:
         duplicate = interaction.interaction_id in self.interactions
@@ -173,12 +175,14 @@ class MemoryLearning(learning_pb2_grpc.LearningServiceServicer):
         self.recommend_requests.append(request)
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
+        self.recommend_tenants.append(dict(context.invocation_metadata()).get(TENANT_METADATA, ""))
         names = list(request.candidate_backends)
         order = [n for n in (self.order or names) if n in names]
         order += [n for n in names if n not in order]
         return L.RecommendResponse(
             ranked=[L.BackendRecommendation(backend=n, rank=i + 1) for i, n in enumerate(order)],
             topic=request.topic or "general",
+            draws=[L.RankingDraw(backends=order) for _ in range(request.draws)],
         )
 
 

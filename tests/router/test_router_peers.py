@@ -21,6 +21,7 @@ from switchboard.monitor.v1 import monitor_pb2_grpc
 from switchboard.router.v1 import router_pb2
 from switchboard.runtime.clock import ManualClock
 from switchboard.runtime.server import GrpcApp
+from switchboard.runtime.tenant import TENANT_METADATA
 from switchboard.testing.fake_backend import FakeBackend
 from switchboard.testing.tcp_proxy import TcpProxy, Toxic
 
@@ -97,6 +98,33 @@ async def test_recommendation_orders_the_backends(serve, mesh_settings, tmp_path
     # A pinned request asks nobody.
     await generate(router.stub, prompt="hi", pinned_backend="alpha")
     assert len(memory.recommend_requests) == 1
+
+
+async def test_learnings_draws_are_spent_one_per_request(serve, mesh_settings, tmp_path, fakes) -> None:
+    a, b = fakes
+    memory = MemoryLearning(order=["beta", "alpha"])
+    learning = await serve_learning(serve, memory)
+    router = await start_router(serve, mesh_settings, tmp_path, two(a, b), learning=learning.address,
+                                router_recommend_deadline_s=2.0)
+    acme = ((TENANT_METADATA, "acme"),)
+    for n in range(10):
+        out = await generate(router.stub, prompt=f"What is {n} + 2?", user_id="bob", metadata=acme)
+        assert out.start.backend == "beta" and "recommended by learning" in out.start.routing_reason
+    assert 1 <= len(memory.recommend_requests) < 10  # one call serves several requests
+    assert all(r.draws >= 1 for r in memory.recommend_requests)
+    assert set(memory.recommend_tenants) == {"acme"}  # learning ranks on the caller's tenant's evidence
+
+
+async def test_draws_off_asks_learning_on_every_request(serve, mesh_settings, tmp_path, fakes) -> None:
+    a, b = fakes
+    memory = MemoryLearning(order=["beta", "alpha"])
+    learning = await serve_learning(serve, memory)
+    router = await start_router(serve, mesh_settings, tmp_path, two(a, b), learning=learning.address,
+                                router_recommend_deadline_s=2.0, router_recommend_draws=0)
+    for n in range(3):
+        out = await generate(router.stub, prompt=f"What is {n} + 2?", user_id="bob")
+        assert out.start.backend == "beta"
+    assert [r.draws for r in memory.recommend_requests] == [0, 0, 0]
 
 
 async def test_slow_learning_means_static_order_and_says_so(serve, mesh_settings, tmp_path, fakes) -> None:
