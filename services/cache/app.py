@@ -42,7 +42,10 @@ def cache_settings(runtime: Runtime) -> CacheSettings:
     return CacheSettings(**settings.model_dump())
 
 
-def build_store(settings: CacheSettings, clock: Clock, metrics: MeshMetrics | None = None) -> EntryStore:
+def build_store(
+    settings: CacheSettings, clock: Clock, metrics: MeshMetrics | None = None,
+    loop_lag: Callable[[], float] = lambda: 0.0,
+) -> EntryStore:
     if not settings.redis_url:
         return MemoryStore(max_entries=settings.cache_max_entries, clock=clock)
     client = connect(
@@ -60,7 +63,7 @@ def build_store(settings: CacheSettings, clock: Clock, metrics: MeshMetrics | No
     )
     if metrics is not None:
         metrics.breaker_state(breaker.name, breaker.state.value, transition=False)
-    return GuardedStore(store, breaker=breaker, timeout_s=settings.cache_redis_timeout_s)
+    return GuardedStore(store, breaker=breaker, timeout_s=settings.cache_redis_timeout_s, loop_lag=loop_lag)
 
 
 def _report_breaker(metrics: MeshMetrics | None) -> Callable[[str, BreakerState], None] | None:
@@ -102,7 +105,7 @@ class CacheApp:
     def __init__(self, runtime: Runtime) -> None:
         self.settings = cache_settings(runtime)
         self._runtime = runtime
-        self.store = build_store(self.settings, runtime.clock, runtime.metrics)
+        self.store = build_store(self.settings, runtime.clock, runtime.metrics, loop_lag=lambda: runtime.load.lag_s)
         self.cache = build_cache(self.settings, runtime.clock, self.store, runtime.metrics)
         self.service_names = [cache_pb2.DESCRIPTOR.services_by_name["CacheService"].full_name]
         self._tuner: asyncio.Task[None] | None = None

@@ -1,11 +1,17 @@
 """Wraps a remote store so it can never hold a caller up: each call gets a time
 budget (the configured Redis timeout, shortened to what the caller's deadline
-leaves), and a breaker skips the store entirely while it keeps failing."""
+leaves), and a breaker skips the store entirely while it keeps failing.
+
+A time-out is held against the store only when it is the store's doing: when
+this process's own event loop runs late by half the budget or more (the CPU is
+saturated), Redis's answer may well be waiting unread, so the time-out is
+inconclusive. Otherwise a busy cache would open its breaker on a healthy Redis
+and turn every hit into a miss just when load is highest."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from services.cache.breaker import Breaker
@@ -16,12 +22,14 @@ T = TypeVar("T")
 
 class GuardedStore:
     def __init__(
-        self, inner: EntryStore, *, breaker: Breaker, timeout_s: float, budget_s: float | None = None
+        self, inner: EntryStore, *, breaker: Breaker, timeout_s: float, budget_s: float | None = None,
+        loop_lag: Callable[[], float] = lambda: 0.0,
     ) -> None:
         self._inner = inner
         self._breaker = breaker
         self._timeout_s = timeout_s
         self._budget_s = budget_s  # what the caller's deadline leaves; None: no deadline
+        self._loop_lag = loop_lag  # how late this process's event loop runs now (s)
         self.kind: StoreKind = inner.kind
 
     @property
@@ -31,7 +39,8 @@ class GuardedStore:
     def within(self, budget_s: float | None) -> GuardedStore:
         """This store (same breaker, same connections) for calls that must
         answer within `budget_s` seconds."""
-        return GuardedStore(self._inner, breaker=self._breaker, timeout_s=self._timeout_s, budget_s=budget_s)
+        return GuardedStore(self._inner, breaker=self._breaker, timeout_s=self._timeout_s, budget_s=budget_s,
+                            loop_lag=self._loop_lag)
 
     async def _call(self, work: Awaitable[T]) -> T:
         limit = self._timeout_s if self._budget_s is None else min(self._timeout_s, self._budget_s)
@@ -50,7 +59,12 @@ class GuardedStore:
                 result = await work
         except TimeoutError:
             reason = f"{self._breaker.name} did not answer within {limit * 1000:.0f} ms"
-            if limit >= self._timeout_s / 2:
+            lag = self._loop_lag()
+            if lag >= limit / 2:
+                # Inconclusive: this process is too busy to have read the answer in time.
+                self._breaker.release()
+                reason += f" (this process's event loop runs {lag * 1000:.0f} ms late)"
+            elif limit >= self._timeout_s / 2:
                 self._breaker.record_failure(reason)  # it had a fair share of its own budget
             else:
                 self._breaker.release()  # cut short by a tight caller deadline: inconclusive

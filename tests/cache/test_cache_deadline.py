@@ -73,6 +73,26 @@ async def test_a_tight_budget_is_inconclusive(guarded_on_hung_redis) -> None:
     assert breaker.state is BreakerState.CLOSED
 
 
+async def test_a_time_out_while_this_process_runs_late_is_inconclusive(serve, redis_settings) -> None:
+    """A saturated cache reads Redis's answers late: that is no verdict on Redis."""
+    async with hung_redis() as url:
+        settings = redis_settings(redis_url=url, cache_redis_timeout_s=0.1, cache_breaker_failure_threshold=1)
+        running = await serve("cache", settings=settings, clock=ManualClock())
+        cache = stub(running)
+        await running.runtime.lag_probe.stop()  # the test says how late the loop runs
+        for _ in range(5):
+            running.runtime.load.observe(0.08)  # the loop runs 80 ms late: over half the 100 ms budget
+        late = await cache.Lookup(cache_pb2.LookupRequest(key="k"), timeout=5)
+        assert late.degraded and "event loop runs 80 ms late" in late.degraded_reason
+        again = await cache.Lookup(cache_pb2.LookupRequest(key="k"), timeout=5)
+        assert "breaker open" not in again.degraded_reason  # nothing was held against Redis
+        for _ in range(5):
+            running.runtime.load.observe(0.0)  # on time again: now the time-out is Redis's
+        await cache.Lookup(cache_pb2.LookupRequest(key="k"), timeout=5)
+        after = await cache.Lookup(cache_pb2.LookupRequest(key="k"), timeout=5)
+        assert after.degraded and "breaker open" in after.degraded_reason
+
+
 async def test_no_time_left_skips_redis_without_taking_the_probe_slot(guarded_on_hung_redis) -> None:
     store, breaker, clock = guarded_on_hung_redis
     with pytest.raises(StoreUnavailable):
