@@ -32,6 +32,17 @@ HTTP_STATUS: dict[grpc.StatusCode, int] = {
 
 HTTP_STATUS_BY_NAME: dict[str, int] = {code.name: status for code, status in HTTP_STATUS.items()}
 
+# A peer that sheds load (RESOURCE_EXHAUSTED) or is briefly away (UNAVAILABLE)
+# asks for a retry: say when, as the gateway does for its own refusals.
+_RETRY_LATER = {grpc.StatusCode.RESOURCE_EXHAUSTED.name, grpc.StatusCode.UNAVAILABLE.name}
+
+
+def retry_headers(code: grpc.StatusCode | str) -> dict[str, str] | None:
+    """`Retry-After: 1` for the statuses (or their names, as in an ErrorEvent)
+    that mean "try again shortly"."""
+    name = code.name if isinstance(code, grpc.StatusCode) else code
+    return {"Retry-After": "1"} if name in _RETRY_LATER else None
+
 
 def error_body(
     http_status: int, status: str, message: str, violations: list[FieldViolation] | None = None
@@ -58,4 +69,4 @@ def from_rpc_error(exc: grpc.aio.AioRpcError) -> tuple[int, dict[str, Any]]:
 
 def rpc_error_response(exc: grpc.aio.AioRpcError) -> JSONResponse:
     http_status, body = from_rpc_error(exc)
-    return JSONResponse(body, status_code=http_status)
+    return JSONResponse(body, status_code=http_status, headers=retry_headers(exc.code()))

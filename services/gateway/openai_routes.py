@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from services.gateway import openai_compat
+from services.gateway.errors import retry_headers
 from services.gateway.openai_compat import OpenAIError
 from services.gateway.rest import BodyTooLarge, read_json_body
 from services.gateway.security import caller_of
@@ -38,7 +39,7 @@ def _rpc_error(exc: grpc.aio.AioRpcError) -> JSONResponse:
     violations = field_violations(exc) if code == grpc.StatusCode.INVALID_ARGUMENT else []
     status, body = openai_compat.status_error(code.name, exc.details() or code.name,
                                               violations[0].field if violations else None)
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=retry_headers(code))
 
 
 _ANY = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
@@ -206,11 +207,12 @@ class OpenAIRoutes:
             return _rpc_error(exc)
         if first is grpc.aio.EOF:
             status, body = openai_compat.status_error("UNAVAILABLE", "the router ended the stream without an answer")
-            return JSONResponse(body, status_code=status)
+            return JSONResponse(body, status_code=status, headers=retry_headers("UNAVAILABLE"))
         if first.WhichOneof("event") == "error":
             call.cancel()
-            status, body = openai_compat.status_error(first.error.code or "UNKNOWN", first.error.message)
-            return JSONResponse(body, status_code=status)
+            code = first.error.code or "UNKNOWN"
+            status, body = openai_compat.status_error(code, first.error.message)
+            return JSONResponse(body, status_code=status, headers=retry_headers(code))
         mapper = openai_compat.StreamMapper(f"chatcmpl-{request_id}", created, include_usage)
         start = first.start if first.WhichOneof("event") == "start" else router_pb2.StartEvent()
 

@@ -213,12 +213,15 @@ async def test_errors_before_streaming_have_the_openai_shape(client: openai.Asyn
     with pytest.raises(openai.APIStatusError) as err:
         await client.chat.completions.create(model="auto", messages=_user("fail before"), stream=True)
     assert err.value.status_code == 503 and err.value.body["type"] == "server_error"
+    assert err.value.response.headers["retry-after"] == "1"  # a refusal says when to come back
     with pytest.raises(openai.APIStatusError) as err:
         await client.chat.completions.create(model="auto", messages=_user("fail"))
     assert err.value.status_code == 503 and "every backend failed" in err.value.message
+    assert err.value.response.headers["retry-after"] == "1"
     with pytest.raises(openai.BadRequestError) as bad:
         await client.chat.completions.create(model="auto", messages=_user("rude"))
     assert bad.value.body["param"] == "messages[0].content" and bad.value.body["code"] == "invalid_argument"
+    assert "retry-after" not in bad.value.response.headers  # bad input is not worth retrying
 
 
 async def test_models_with_the_sdk(client: openai.AsyncOpenAI) -> None:

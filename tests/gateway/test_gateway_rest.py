@@ -128,8 +128,9 @@ async def test_error_table(gateway: httpx.AsyncClient) -> None:
     assert (await gateway.get("/v1/router/backends")).status_code == 501
     down = await gateway.post("/v1/learning/recommend", json={})
     assert down.status_code == 503 and down.json()["error"]["status"] == "UNAVAILABLE"
+    assert down.headers["retry-after"] == "1"
     bad = await gateway.post("/v1/router/generate", json={"prompt": ""})
-    assert bad.status_code == 400
+    assert bad.status_code == 400 and "retry-after" not in bad.headers
     assert bad.json()["error"]["fieldViolations"] == [{"field": "prompt", "description": "must not be empty"}]
 
 
