@@ -13,12 +13,15 @@ at once, and a change in the usable candidates is a different key.
 
 A key's draws are refilled in the background before they run out or go stale,
 so a steady stream of requests never waits for learning. A request that finds
-none (a new key, or one idle longer than `max_age_s`) asks learning itself,
-within its deadline, and leaves the rest of the batch for the next ones. The
-batch size follows the key's recent demand, between `MIN_DRAWS` and
-`max_draws`. Keys are kept least recently used first, at most `max_keys`.
-A refill is background work: it runs in a trace of its own, linked to the
-request that started it, as the outcome batches do.
+none (a new key, one idle longer than `max_age_s`, or a burst that used them
+up) waits for the key's one fetch in flight, starting it if there is none:
+requests for one key never ask learning side by side. The batch size follows
+the key's recent demand, between `MIN_DRAWS` and `max_draws`. When learning
+cannot answer, requests for that key take the static order for `max_age_s`
+without asking (a struggling learning is not asked harder). Keys are kept least
+recently used first, at most `max_keys`. A refill is background work: it has
+its own, longer deadline and runs in a trace of its own, linked to the request
+that started it, as the outcome batches do.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ from switchboard.runtime.telemetry import capture_context, start_linked_span
 
 log = logging.getLogger("switchboard.router.draws")
 
-MIN_DRAWS = 4  # asked for a key with no demand on record
+MIN_DRAWS = 4  # asked for a key with no demand on record (at most max_draws)
+_ROUNDS = 3  # fetches one request may wait for in a burst before taking the static order
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,8 @@ class DrawBatch:
 
 class DrawSource(Protocol):
     async def draws(
-        self, *, tenant: str, user_id: str, topic: str, candidates: Sequence[str], count: int, request_id: str
+        self, *, tenant: str, user_id: str, topic: str, candidates: Sequence[str], count: int, request_id: str,
+        deadline_s: float | None = None,
     ) -> DrawBatch: ...
 
 
@@ -59,14 +64,22 @@ Key = tuple[str, str, str, tuple[str, ...]]
 
 
 class _Entry:
-    __slots__ = ("fetched_at", "orders", "refill", "size", "used")
+    """A key's draws, and what the pool knows of the key's demand and of learning."""
 
-    def __init__(self, orders: list[list[str]], fetched_at: float, used: int) -> None:
-        self.orders = deque(orders)
-        self.fetched_at = fetched_at
-        self.used = used  # draws spent since fetched_at: the key's demand
-        self.size = used + len(orders)  # the batch as fetched
-        self.refill: asyncio.Task[None] | None = None
+    __slots__ = ("failed_until", "failure", "fetch", "fetched_at", "orders", "size", "used", "waiting")
+
+    def __init__(self) -> None:
+        self.orders: deque[list[str]] = deque()
+        self.fetched_at = -math.inf
+        self.used = 0  # draws spent since fetched_at: the key's demand
+        self.size = 0  # the batch as fetched
+        self.fetch: asyncio.Task[DrawBatch] | None = None  # the key's one fetch in flight
+        self.waiting = 0  # requests waiting for it
+        self.failed_until = -math.inf  # after a failed fetch: no new fetch until then
+        self.failure = ""
+
+    def fresh(self, now: float, max_age_s: float) -> bool:
+        return bool(self.orders) and now - self.fetched_at < max_age_s
 
     def running_low(self, now: float, max_age_s: float) -> bool:
         """A quarter of the batch left, or half its life gone."""
@@ -83,94 +96,118 @@ class DrawPool:
         self._source = source
         self._clock = clock
         self._max_draws = max_draws
+        self._min_draws = min(MIN_DRAWS, max_draws)
         self._max_age_s = max_age_s
         self._max_keys = max_keys
         self._entries: OrderedDict[Key, _Entry] = OrderedDict()
-        self._refills: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[DrawBatch]] = set()
         self.fetches = 0  # calls to learning, for tests and figures
-        self.served = 0  # requests answered from a kept draw
+        self.served = 0  # requests that got a draw
 
     async def recommend(
         self, *, user_id: str, topic: str, candidates: Sequence[str], request_id: str, tenant: str = ""
     ) -> Recommendation:
         key: Key = (tenant, user_id, topic, tuple(candidates))
-        now = self._clock.monotonic()
-        entry = self._entries.get(key)
-        if entry is not None and entry.orders and now - entry.fetched_at < self._max_age_s:
-            self._entries.move_to_end(key)
-            entry.used += 1
-            self.served += 1
-            order = entry.orders.popleft()
-            if entry.refill is None and entry.running_low(now, self._max_age_s):
-                entry.refill = self._spawn_refill(key, entry, request_id)
-            return Recommendation(order)
-        count = self._batch_size(entry, now)
-        batch = await self._fetch(key, count, request_id)
-        if not batch.orders:
-            return Recommendation(None, batch.degraded_reason)
-        order, *rest = batch.orders
-        self._keep(key, rest, now, used=1)
-        return Recommendation(order)
+        entry = self._entry(key)
+        for _ in range(_ROUNDS):
+            now = self._clock.monotonic()
+            if entry.fresh(now, self._max_age_s):
+                order = entry.orders.popleft()
+                entry.used += 1
+                self.served += 1
+                if entry.fetch is None and now >= entry.failed_until and entry.running_low(now, self._max_age_s):
+                    self._start_fetch(key, entry, request_id, background=True)
+                return Recommendation(order)
+            if entry.fetch is None and now < entry.failed_until:
+                return Recommendation(None, entry.failure)
+            fetch = entry.fetch or self._start_fetch(key, entry, request_id, background=False)
+            entry.waiting += 1
+            try:
+                # Shielded: a caller that stops waiting (a cache hit, a cancelled
+                # request) leaves the fetch to finish for the requests after it.
+                batch = await asyncio.shield(fetch)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if fetch.cancelled() and task is not None and not task.cancelling():
+                    return Recommendation(None, "learning: the fetch of its draws was cancelled; static order")
+                raise
+            finally:
+                entry.waiting -= 1
+            if not batch.orders:
+                return Recommendation(None, batch.degraded_reason)
+        return Recommendation(None, "learning: its draws ran out in a burst of requests; static order")
 
-    def _batch_size(self, entry: _Entry | None, now: float) -> int:
+    def _entry(self, key: Key) -> _Entry:
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = _Entry()
+            while len(self._entries) > self._max_keys:
+                self._entries.popitem(last=False)  # a fetch in flight finishes for its waiters
+        else:
+            self._entries.move_to_end(key)
+        return entry
+
+    def _batch_size(self, entry: _Entry, now: float) -> int:
         """Enough for the key's demand over one `max_age_s`, going by what it used
         since its last batch (at least half a max age, so a burst right after a
         fetch does not look like a flood)."""
-        if entry is None or entry.used == 0:
-            return MIN_DRAWS
+        if entry.used == 0:
+            return self._min_draws
         elapsed = max(now - entry.fetched_at, self._max_age_s / 2)
         wanted = math.ceil(entry.used / elapsed * self._max_age_s) + 1
-        return max(MIN_DRAWS, min(self._max_draws, wanted))
+        return max(self._min_draws, min(self._max_draws, wanted))
 
-    async def _fetch(self, key: Key, count: int, request_id: str) -> DrawBatch:
-        tenant, user_id, topic, candidates = key
-        self.fetches += 1
-        return await self._source.draws(
-            tenant=tenant, user_id=user_id, topic=topic, candidates=candidates, count=count, request_id=request_id
-        )
-
-    def _keep(self, key: Key, orders: list[list[str]], fetched_at: float, *, used: int) -> None:
-        old = self._entries.pop(key, None)
-        if old is not None and old.refill is not None and not old.refill.done():
-            old.refill.cancel()  # this batch is newer
-        entry = _Entry(orders, fetched_at, used)
-        self._entries[key] = entry
-        while len(self._entries) > self._max_keys:
-            _, evicted = self._entries.popitem(last=False)
-            if evicted.refill is not None:
-                evicted.refill.cancel()
-
-    def _spawn_refill(self, key: Key, entry: _Entry, request_id: str) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(self._refill(key, entry, request_id, capture_context()))
-        self._refills.add(task)
-        task.add_done_callback(self._refills.discard)
+    def _start_fetch(self, key: Key, entry: _Entry, request_id: str, *, background: bool) -> asyncio.Task[DrawBatch]:
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._fetch(key, entry, request_id, capture_context() if background else None,
+                                            background=background))
+        entry.fetch = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _refill(self, key: Key, entry: _Entry, request_id: str, started_by: SpanContext | None) -> None:
-        """Replaces the key's draws with a fresh batch; on failure the old ones
-        are spent until they go stale, then requests ask learning themselves."""
-        fetched_at = self._clock.monotonic()
-        count = self._batch_size(entry, fetched_at)
+    async def _fetch(
+        self, key: Key, entry: _Entry, request_id: str, started_by: SpanContext | None, *, background: bool
+    ) -> DrawBatch:
+        """Asks learning for the key's next batch and keeps it. In the background
+        (a refill nobody waits for) with a longer deadline, in a linked trace."""
+        tenant, user_id, topic, candidates = key
+        started = self._clock.monotonic()
+        # Enough for the key's demand, and for every request already waiting (a burst).
+        count = max(self._batch_size(entry, started), min(self._max_draws, entry.waiting + 1))
+        self.fetches += 1
         try:
-            with start_linked_span("router.refill_draws", [started_by], attributes={"switchboard.draws": count}):
-                batch = await self._fetch(key, count, request_id)
+            ask = self._source.draws(
+                tenant=tenant, user_id=user_id, topic=topic, candidates=candidates, count=count,
+                request_id=request_id, deadline_s=self._max_age_s / 4 if background else None,
+            )
+            if background:
+                with start_linked_span("router.refill_draws", [started_by], attributes={"switchboard.draws": count}):
+                    batch = await ask
+            else:
+                batch = await ask
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001  (a background refill must not die loudly per request)
-            log.exception("refilling learning's draws failed")
-            batch = DrawBatch([], "refill failed")
+        except Exception as exc:  # noqa: BLE001  (a source bug must not fail the requests waiting on it)
+            log.exception("fetching learning's draws failed")
+            batch = DrawBatch([], f"learning: {type(exc).__name__}; static order")
         finally:
-            entry.refill = None
-        if not batch.orders:
-            log.debug("no fresh draws from learning", extra={"reason": batch.degraded_reason})
-            return
-        if self._entries.get(key) is entry:
-            self._keep(key, batch.orders, fetched_at, used=0)
+            entry.fetch = None
+        if batch.orders:
+            names = {c: c for c in candidates}  # keep the key's strings, not one copy per draw
+            entry.orders = deque([names.get(b, b) for b in order] for order in batch.orders)
+            entry.size, entry.used, entry.fetched_at = len(batch.orders), 0, started
+        else:
+            # Learning cannot answer: do not ask it again at once (requests spend
+            # what is left, then take the static order).
+            entry.failed_until = self._clock.monotonic() + self._max_age_s
+            entry.failure = batch.degraded_reason
+        return batch
 
     async def close(self) -> None:
-        """Cancels refills still in flight."""
-        for task in list(self._refills):
+        """Cancels fetches still in flight."""
+        for task in list(self._tasks):
             task.cancel()
-        for task in list(self._refills):
+        for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

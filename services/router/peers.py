@@ -85,6 +85,10 @@ def interaction_of(record: OutcomeRecord) -> learning_pb2.Interaction:
     return message
 
 
+def _ranked_order(response: learning_pb2.RecommendResponse) -> list[str]:
+    return [r.backend for r in sorted(response.ranked, key=lambda r: r.rank)]
+
+
 class LearningClient:
     def __init__(self, channel: grpc.aio.Channel, *, recommend_deadline_s: float, send_timeout_s: float) -> None:
         self._stub = learning_pb2_grpc.LearningServiceStub(channel)
@@ -93,18 +97,19 @@ class LearningClient:
         self._batch_supported = True
 
     async def _recommend(
-        self, *, tenant: str, user_id: str, topic: str, candidates: Sequence[str], request_id: str, draws: int
+        self, *, tenant: str, user_id: str, topic: str, candidates: Sequence[str], request_id: str, draws: int,
+        deadline_s: float | None = None,
     ) -> learning_pb2.RecommendResponse | str:
         """Learning's answer, or why there is none (said as the degraded reason)."""
         request = learning_pb2.RecommendRequest(
             user_id=user_id, topic=topic, candidate_backends=list(candidates), request_id=request_id, draws=draws
         )
+        deadline = self._recommend_deadline_s if deadline_s is None else deadline_s
         try:
-            return await self._stub.Recommend(request, timeout=self._recommend_deadline_s, metadata=_metadata(tenant))
+            return await self._stub.Recommend(request, timeout=deadline, metadata=_metadata(tenant))
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-                ms = self._recommend_deadline_s * 1000
-                return f"learning: no recommendation within {ms:g} ms; static order"
+                return f"learning: no recommendation within {deadline * 1000:g} ms; static order"
             return f"learning: {_why(exc)}; static order"
 
     async def recommend(
@@ -115,20 +120,20 @@ class LearningClient:
                                          request_id=request_id, draws=0)
         if isinstance(response, str):
             return Recommendation(None, response)
-        return Recommendation([r.backend for r in sorted(response.ranked, key=lambda r: r.rank)])
+        return Recommendation(_ranked_order(response))
 
     async def draws(
-        self, *, tenant: str, user_id: str, topic: str, candidates: Sequence[str], count: int, request_id: str
+        self, *, tenant: str, user_id: str, topic: str, candidates: Sequence[str], count: int, request_id: str,
+        deadline_s: float | None = None,
     ) -> DrawBatch:
-        """`count` independent rankings (a DrawSource). A learning that predates
-        draws answers none: its one ranking is then the batch."""
+        """`count` independent rankings (a DrawSource): the answer's `ranked`
+        (itself a draw) and `count - 1` more. A learning that predates draws
+        answers only `ranked`, which is then the whole batch."""
         response = await self._recommend(tenant=tenant, user_id=user_id, topic=topic, candidates=candidates,
-                                         request_id=request_id, draws=count)
+                                         request_id=request_id, draws=max(0, count - 1), deadline_s=deadline_s)
         if isinstance(response, str):
             return DrawBatch([], response)
-        if response.draws:
-            return DrawBatch([list(d.backends) for d in response.draws])
-        return DrawBatch([[r.backend for r in sorted(response.ranked, key=lambda r: r.rank)]])
+        return DrawBatch([_ranked_order(response), *(list(d.backends) for d in response.draws)])
 
     async def send(self, batch: Sequence[OutcomeRecord], *, patient: bool = False) -> None:
         """The OutcomeSink: raises on a transport failure (the queue retries).

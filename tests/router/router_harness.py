@@ -147,13 +147,14 @@ async def eventually(check: Callable[[], bool], timeout: float = 10.0, what: str
 class MemoryLearning(learning_pb2_grpc.LearningServiceServicer):
     """Enough of LearningService for the router: idempotent records and a fixed ranking."""
 
-    def __init__(self, order: list[str] | None = None, delay_s: float = 0.0) -> None:
+    def __init__(self, order: list[str] | None = None, delay_s: float = 0.0, *, draws: bool = True) -> None:
         self.interactions: dict[str, L.Interaction] = {}
         self.duplicates = 0
         self.order = order
         self.delay_s = delay_s
         self.recommend_requests: list[L.RecommendRequest] = []
         self.recommend_tenants: list[str] = []  # the tenant metadata of each Recommend
+        self.draws = draws  # False: a learning that predates RecommendRequest.draws
 
     def _record(self, interaction: L.Interaction) -> L.InteractionAck:
         duplicate = interaction.interaction_id in self.interactions
@@ -182,7 +183,7 @@ class MemoryLearning(learning_pb2_grpc.LearningServiceServicer):
         return L.RecommendResponse(
             ranked=[L.BackendRecommendation(backend=n, rank=i + 1) for i, n in enumerate(order)],
             topic=request.topic or "general",
-            draws=[L.RankingDraw(backends=order) for _ in range(request.draws)],
+            draws=[L.RankingDraw(backends=order) for _ in range(request.draws if self.draws else 0)],
         )
 
 

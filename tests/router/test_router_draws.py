@@ -18,14 +18,16 @@ class Source:
 
     def __init__(self) -> None:
         self.asked: list[tuple[str, str, str, tuple[str, ...], int]] = []
+        self.deadlines: list[float | None] = []
         self.made = 0
         self.gate: asyncio.Event | None = None  # when set, fetches wait for it
         self.fail_with = ""  # non-empty: answer no draws, with this reason
         self.raises: Exception | None = None
 
     async def draws(self, *, tenant: str, user_id: str, topic: str, candidates: Sequence[str], count: int,
-                    request_id: str) -> DrawBatch:
+                    request_id: str, deadline_s: float | None = None) -> DrawBatch:
         self.asked.append((tenant, user_id, topic, tuple(candidates), count))
+        self.deadlines.append(deadline_s)
         if self.gate is not None:
             await self.gate.wait()
         if self.raises is not None:
@@ -61,7 +63,7 @@ async def test_each_request_spends_its_own_draw_from_one_fetch(clock: ManualCloc
     got = [await ask(pool) for _ in range(3)]
     assert got == ["d1", "d2", "d3"]  # in order, none twice
     assert len(source.asked) == 1 and source.asked[0] == ("", "u", "code", ("a", "b"), MIN_DRAWS)
-    assert pool.fetches == 1 and pool.served == 2
+    assert pool.fetches == 1 and pool.served == 3
     await pool.close()
 
 
@@ -142,14 +144,71 @@ async def test_the_batch_follows_the_keys_demand(clock: ManualClock) -> None:
     await quiet.close()
 
 
-async def test_learning_unavailable_means_no_order_and_nothing_kept(clock: ManualClock) -> None:
+async def test_learning_unavailable_means_static_order_and_no_call_for_a_while(clock: ManualClock) -> None:
     source = Source()
     source.fail_with = "learning: UNAVAILABLE; static order"
     pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0)
     rec = await pool.recommend(user_id="u", topic="code", candidates=["a", "b"], request_id="r")
     assert rec.order is None and rec.degraded_reason == "learning: UNAVAILABLE; static order"
     source.fail_with = ""
-    assert await ask(pool) == "d1"  # the next request asks again
+    for _ in range(50):  # a struggling learning is not asked again at once, let alone per request
+        again = await pool.recommend(user_id="u", topic="code", candidates=["a", "b"], request_id="r")
+        assert again.order is None and again.degraded_reason == "learning: UNAVAILABLE; static order"
+    assert len(source.asked) == 1
+    clock.advance(1.0)
+    assert await ask(pool) == "d1"  # after a max age it is asked again
+    await pool.close()
+
+
+async def test_a_burst_on_a_cold_key_makes_one_call_at_a_time(clock: ManualClock) -> None:
+    source = Source()
+    source.gate = asyncio.Event()
+    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0)
+    burst = [asyncio.create_task(ask(pool)) for _ in range(50)]
+    await settle()
+    assert len(source.asked) == 1  # everyone waits for the one fetch
+    source.gate.set()
+    got = await asyncio.gather(*burst)
+    assert None not in got and len(set(got)) == 50  # each request its own draw
+    assert len(source.asked) <= 3  # the later fetches are sized for the requests still waiting
+    assert [a[4] for a in source.asked][1] == 32
+    await pool.close()
+
+
+async def test_a_caller_that_stops_waiting_leaves_the_fetch_to_the_next(clock: ManualClock) -> None:
+    source = Source()
+    source.gate = asyncio.Event()
+    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0)
+    first = asyncio.create_task(ask(pool))
+    await settle()
+    first.cancel()  # e.g. the cache answered the request
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    source.gate.set()
+    await settle()
+    assert await ask(pool) == "d1" and len(source.asked) == 1  # the fetch finished and was kept
+    await pool.close()
+
+
+async def test_a_fetch_cancelled_at_shutdown_gives_waiters_the_static_order(clock: ManualClock) -> None:
+    source = Source()
+    source.gate = asyncio.Event()
+    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0)
+    waiting = asyncio.create_task(pool.recommend(user_id="u", topic="t", candidates=["a"], request_id="r"))
+    await settle()
+    await pool.close()
+    rec = await waiting
+    assert rec.order is None and "cancelled" in rec.degraded_reason
+
+
+async def test_refills_have_a_longer_deadline_than_requests(clock: ManualClock) -> None:
+    source = Source()
+    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0)
+    for _ in range(4):
+        await ask(pool)
+        await settle()
+    assert source.deadlines[0] is None  # a request waits: the client's own (short) deadline
+    assert source.deadlines[1] == 0.25  # nobody waits for a refill: a quarter of the max age
     await pool.close()
 
 
@@ -161,7 +220,8 @@ async def test_a_failed_refill_keeps_the_old_draws_until_stale(clock: ManualCloc
     assert await ask(pool) == "d2"
     assert await ask(pool) == "d3"  # starts a refill, which fails
     await settle()
-    assert await ask(pool) == "d4"
+    assert await ask(pool) == "d4"  # what is left is still spent
+    assert len(source.asked) == 2  # and no refill is retried at once
     source.raises = None
     clock.advance(1.0)
     assert await ask(pool) == "d5"  # stale: fetched afresh
@@ -178,7 +238,8 @@ async def test_keys_are_bounded_least_recently_used_first(clock: ManualClock) ->
     assert len(source.asked) == 3
     await ask(pool, user="x")
     await ask(pool, user="y")
-    assert [a[1] for a in source.asked] == ["x", "y", "z", "y"]
+    # x: its third draw of four starts a refill; y: evicted, so asked again.
+    assert [a[1] for a in source.asked] == ["x", "y", "z", "x", "y"]
     await pool.close()
 
 
@@ -191,6 +252,14 @@ async def test_close_cancels_a_refill_in_flight(clock: ManualClock) -> None:
     await ask(pool)  # refill now waits on the gate
     await settle()
     await asyncio.wait_for(pool.close(), 1.0)
+
+
+async def test_a_batch_is_never_larger_than_max_draws(clock: ManualClock) -> None:
+    source = Source()
+    pool = DrawPool(source, clock, max_draws=2, max_age_s=1.0)
+    await ask(pool)
+    assert source.asked[0][4] == 2
+    await pool.close()
 
 
 def test_bad_limits_are_refused(clock: ManualClock) -> None:

@@ -115,6 +115,18 @@ async def test_learnings_draws_are_spent_one_per_request(serve, mesh_settings, t
     assert set(memory.recommend_tenants) == {"acme"}  # learning ranks on the caller's tenant's evidence
 
 
+async def test_a_learning_without_draws_still_orders_every_request(serve, mesh_settings, tmp_path, fakes) -> None:
+    a, b = fakes
+    memory = MemoryLearning(order=["beta", "alpha"], draws=False)  # answers `ranked` only
+    learning = await serve_learning(serve, memory)
+    router = await start_router(serve, mesh_settings, tmp_path, two(a, b), learning=learning.address,
+                                router_recommend_deadline_s=2.0)
+    for n in range(4):
+        out = await generate(router.stub, prompt=f"What is {n} + 2?", user_id="bob")
+        assert out.start.backend == "beta" and "recommended by learning" in out.start.routing_reason
+    assert 4 <= len(memory.recommend_requests) <= 8  # one ranking per call: asked about once per request
+
+
 async def test_draws_off_asks_learning_on_every_request(serve, mesh_settings, tmp_path, fakes) -> None:
     a, b = fakes
     memory = MemoryLearning(order=["beta", "alpha"])
