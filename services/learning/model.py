@@ -453,21 +453,18 @@ class LearningModel:
 
     def draws(self, user_id: str, topic: str, candidates: Sequence[str], count: int) -> list[Draw]:
         """`count` independent Thompson draws for (user, topic), each ranking
-        `candidates` as recommend() would: the estimates are worked out once and
-        only the sampling is repeated, so a caller can keep a few per call."""
-        if count <= 0:
-            return []
-        lam = self._config.latency_weight
-        estimates = self._estimates(user_id, topic, candidates, False, self._clock.now().timestamp())
-        if not estimates:
-            return [Draw((), False) for _ in range(count)]
-        best = max(estimates, key=lambda e: e.mean - lam * e.latency)  # the first by value, as in recommend()
-        out: list[Draw] = []
-        for _ in range(count):
-            scores = {id(e): self._sample(e) - lam * e.latency + e.bonus for e in estimates}
-            ranked = sorted(estimates, key=lambda e: scores[id(e)], reverse=True)
-            out.append(Draw(tuple(e.backend for e in ranked), ranked[0] is not best))
-        return out
+        `candidates` as recommend() would."""
+        return self.recommend_and_draw(user_id, topic, candidates, count)[1]
+
+    def recommend_and_draw(
+        self, user_id: str, topic: str, candidates: Sequence[str], count: int
+    ) -> tuple[list[Ranked], list[Draw]]:
+        """recommend() (sampled) and `count` further independent draws, from
+        estimates worked out once: only the sampling is repeated, so a caller can
+        keep a few draws per call."""
+        now = self._clock.now().timestamp()
+        estimates = self._estimates(user_id, topic, candidates, False, now)
+        return self._ranked(estimates, topic, False, now), self._draws(estimates, count)
 
     def recommend(
         self, user_id: str, topic: str, candidates: Sequence[str], *, greedy: bool = False
@@ -475,9 +472,24 @@ class LearningModel:
         """Ranks `candidates` for (user, topic), best first. Thompson sampling
         (from the injected rng) unless `greedy`, which ranks by expected value."""
         now = self._clock.now().timestamp()
-        cfg = self._config
-        lam = cfg.latency_weight
-        estimates = self._estimates(user_id, topic, candidates, greedy, now)
+        return self._ranked(self._estimates(user_id, topic, candidates, greedy, now), topic, greedy, now)
+
+    def _draws(self, estimates: list[_Estimate], count: int) -> list[Draw]:
+        if count <= 0:
+            return []
+        if not estimates:
+            return [Draw((), False) for _ in range(count)]
+        lam = self._config.latency_weight
+        best = max(estimates, key=lambda e: e.mean - lam * e.latency)  # the first by value, as in _ranked()
+        out: list[Draw] = []
+        for _ in range(count):
+            scores = {id(e): self._sample(e) - lam * e.latency + e.bonus for e in estimates}
+            ranked = sorted(estimates, key=lambda e: scores[id(e)], reverse=True)
+            out.append(Draw(tuple(e.backend for e in ranked), ranked[0] is not best))
+        return out
+
+    def _ranked(self, estimates: list[_Estimate], topic: str, greedy: bool, now: float) -> list[Ranked]:
+        lam = self._config.latency_weight
         by_value = sorted(estimates, key=lambda e: e.mean - lam * e.latency, reverse=True)
         value_rank = {id(e): i for i, e in enumerate(by_value)}
         if greedy:

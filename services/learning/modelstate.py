@@ -187,8 +187,10 @@ class ModelKeeper:
             raise ModelNotReady("the model is still being rebuilt from the database")
         names = list(candidates) or sorted(self._model.known_backends())
         user = user_key(tenant, user_id)
-        ranked = self._model.recommend(user, topic, names, greedy=greedy)
-        more = [] if greedy else self._model.draws(user, topic, names, draws)
+        if greedy or draws <= 0:  # every greedy draw would be the same
+            return Recommendation(self._model.recommend(user, topic, names, greedy=greedy), topic,
+                                  self._model.updated_at)
+        ranked, more = self._model.recommend_and_draw(user, topic, names, draws)
         return Recommendation(ranked, topic, self._model.updated_at, more)
 
     def forget_user(self, tenant: str, user_id: str) -> int:

@@ -394,7 +394,7 @@ class Store:
             "stars": [r.stars for r, _ in records],
             "signal": signals,
             "related_interaction_id": [r.related_interaction_id for r, _ in records],
-            "positive": [r.positive for r, _ in records],
+            "positive": [float(r.positive) for r, _ in records],  # one type per array (psycopg)
             "comment": [r.comment for r, _ in records],
             "occurred_at": [r.occurred_at for r, _ in records],
             "stored_at": [at for _, at in records],
