@@ -90,7 +90,7 @@ class RouterSettings(MeshSettings):
         default=100, ge=1, le=10_000, description="Outcomes sent per RecordInteractions call."
     )
     router_outcome_linger_s: float = Field(
-        default=0.05, ge=0, le=5,
+        default=0.2, ge=0, le=5,
         description="How long the first outcome after a quiet spell waits for others before they go to learning "
                     "in one call (0: at once). One call per batch costs learning far less CPU than one per request.",
     )
