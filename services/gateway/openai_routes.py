@@ -110,6 +110,7 @@ class OpenAIRoutes:
         self._max_body_bytes = max_body_bytes
         self._models_cache_s = models_cache_s
         self._directory: BackendDirectory | None = None
+        self._stub: tuple[grpc.aio.Channel, router_pb2_grpc.RouterServiceStub] | None = None
 
     def routes(self) -> list[Route]:
         return [
@@ -119,7 +120,11 @@ class OpenAIRoutes:
 
     @property
     def _router(self) -> router_pb2_grpc.RouterServiceStub:
-        return router_pb2_grpc.RouterServiceStub(self._channels.channel("router"))
+        # One stub per channel: building one makes a multicallable per method, on every request.
+        channel = self._channels.channel("router")
+        if self._stub is None or self._stub[0] is not channel:
+            self._stub = (channel, router_pb2_grpc.RouterServiceStub(channel))
+        return self._stub[1]
 
     @property
     def directory(self) -> BackendDirectory:
