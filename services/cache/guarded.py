@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from services.cache.breaker import Breaker
-from services.cache.model import Counters, EntryStore, StoredEntry, StoreKind, StoreUnavailable
+from services.cache.model import Counters, EntryStore, StoreBusy, StoredEntry, StoreKind, StoreUnavailable
 
 T = TypeVar("T")
 
@@ -69,6 +69,9 @@ class GuardedStore:
             else:
                 self._breaker.release()  # cut short by a tight caller deadline: inconclusive
             raise StoreUnavailable(reason) from None
+        except StoreBusy:
+            self._breaker.release()  # every connection in use: our load, no verdict
+            raise
         except StoreUnavailable as exc:
             self._breaker.record_failure(str(exc))
             raise

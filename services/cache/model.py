@@ -14,6 +14,11 @@ class StoreUnavailable(Exception):
     Callers turn it into a degraded miss, never into an error."""
 
 
+class StoreBusy(StoreUnavailable):
+    """This process could not ask the store (every pooled connection in use):
+    local load, no verdict on the store."""
+
+
 @dataclass(frozen=True)
 class EntryMeta:
     """Where a cached answer came from and what it cost originally."""

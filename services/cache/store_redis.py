@@ -30,10 +30,12 @@ from urllib.parse import quote
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.cache import codec
-from services.cache.model import Counters, StoredEntry, StoreKind, StoreUnavailable
+from services.cache.model import Counters, StoreBusy, StoredEntry, StoreKind, StoreUnavailable
 
 log = logging.getLogger("switchboard.cache.redis")
 
@@ -247,5 +249,13 @@ class RedisStore:
     async def _run(call: Any) -> Any:
         try:
             return await call
+        except RedisTimeoutError as exc:
+            # The socket time-out is the budget's: judged as one (GuardedStore
+            # asks whether this process was too busy to read the answer).
+            raise TimeoutError(str(exc)) from exc
+        except RedisConnectionError as exc:
+            if "No connection available" in str(exc):  # redis-py's pool wait ran out: our load, not Redis
+                raise StoreBusy("redis not asked: every pooled connection is busy") from exc
+            raise StoreUnavailable(f"redis: {exc.__class__.__name__}: {exc}") from exc
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"redis: {exc.__class__.__name__}: {exc}") from exc

@@ -13,7 +13,7 @@ from cache_support import silent_server, stub
 
 from services.cache.breaker import Breaker, BreakerState
 from services.cache.guarded import GuardedStore
-from services.cache.model import StoreUnavailable
+from services.cache.model import StoreBusy, StoreUnavailable
 from services.cache.store_redis import RedisStore, connect
 from switchboard.cache.v1 import cache_pb2
 from switchboard.runtime.clock import ManualClock
@@ -91,6 +91,24 @@ async def test_a_time_out_while_this_process_runs_late_is_inconclusive(serve, re
         await cache.Lookup(cache_pb2.LookupRequest(key="k"), timeout=5)
         after = await cache.Lookup(cache_pb2.LookupRequest(key="k"), timeout=5)
         assert after.degraded and "breaker open" in after.degraded_reason
+
+
+async def test_a_busy_connection_pool_is_no_verdict_on_redis(redis_url: str, redis_prefix: str) -> None:
+    """Every pooled connection in use is this process's load: the call is answered
+    as a miss and the breaker stays closed."""
+    client = connect(redis_url, timeout_s=0.05, max_connections=1)
+    store = RedisStore(client, prefix=redis_prefix, max_entries=10)
+    breaker = Breaker("redis", clock=ManualClock(), failure_threshold=1, open_s=10)
+    guarded = GuardedStore(store, breaker=breaker, timeout_s=1.0)
+    held = await client.connection_pool.get_connection()  # someone else's call holds the only connection
+    try:
+        with pytest.raises(StoreBusy, match="every pooled connection is busy"):
+            await guarded.get("default", "k")
+        assert breaker.state is BreakerState.CLOSED
+    finally:
+        await client.connection_pool.release(held)
+    assert await guarded.get("default", "k") is None  # and Redis answers once a connection is free
+    await guarded.close()
 
 
 async def test_no_time_left_skips_redis_without_taking_the_probe_slot(guarded_on_hung_redis) -> None:
