@@ -340,7 +340,10 @@ def log_problems(directory: Path) -> list[dict[str, Any]]:
                     continue
                 level = str(record.get("level", ""))
                 if level in ("ERROR", "WARNING"):
-                    counts[(name, level, str(record.get("msg", ""))[:120])] += 1
+                    message = str(record.get("msg", ""))[:120]
+                    if record.get("last_error"):  # a breaker's move: say what moved it
+                        message += f" (last error: {str(record['last_error'])[:120]})"
+                    counts[(name, level, message)] += 1
     return [{"process": p, "level": lvl, "message": m, "count": n} for (p, lvl, m), n in counts.most_common(8)]
 
 
