@@ -98,7 +98,7 @@ class RouterApp:
         # Learning's Thompson draws kept and spent one per request, unless asked per request.
         self.recommender: Recommender = (
             DrawPool(self.learning, self.clock, max_draws=s.router_recommend_draws,
-                     max_age_s=s.router_recommend_max_age_s)
+                     max_age_s=s.router_recommend_max_age_s, wait_s=s.router_recommend_deadline_s)
             if s.router_recommend_draws
             else self.learning
         )

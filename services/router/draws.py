@@ -89,10 +89,11 @@ class _Entry:
 class DrawPool:
     """A Recommender that spends learning's draws one per request."""
 
-    def __init__(self, source: DrawSource, clock: Clock, *, max_draws: int, max_age_s: float,
+    def __init__(self, source: DrawSource, clock: Clock, *, max_draws: int, max_age_s: float, wait_s: float,
                  max_keys: int = 10_000) -> None:
-        if max_draws < 1 or max_age_s <= 0 or max_keys < 1:
-            raise ValueError("max_draws, max_age_s and max_keys must be positive")
+        if max_draws < 1 or max_age_s <= 0 or wait_s <= 0 or max_keys < 1:
+            raise ValueError("max_draws, max_age_s, wait_s and max_keys must be positive")
+        self._wait_s = wait_s  # the longest a request waits for learning (its Recommend deadline)
         self._source = source
         self._clock = clock
         self._max_draws = max_draws
@@ -123,9 +124,15 @@ class DrawPool:
             fetch = entry.fetch or self._start_fetch(key, entry, request_id, background=False)
             entry.waiting += 1
             try:
-                # Shielded: a caller that stops waiting (a cache hit, a cancelled
-                # request) leaves the fetch to finish for the requests after it.
-                batch = await asyncio.shield(fetch)
+                # Shielded: a caller that stops waiting (its own deadline, a cache
+                # hit, a cancelled request) leaves the fetch to finish for the
+                # requests after it. A request waits no longer than `wait_s`, also
+                # for a refill, whose own deadline is longer.
+                async with asyncio.timeout(self._wait_s):
+                    batch = await asyncio.shield(fetch)
+            except TimeoutError:
+                return Recommendation(None, f"learning: no recommendation within {self._wait_s * 1000:g} ms; "
+                                            "static order")
             except asyncio.CancelledError:
                 task = asyncio.current_task()
                 if fetch.cancelled() and task is not None and not task.cancelling():

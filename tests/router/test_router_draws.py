@@ -59,7 +59,7 @@ def clock() -> ManualClock:
 
 async def test_each_request_spends_its_own_draw_from_one_fetch(clock: ManualClock) -> None:
     source = Source()
-    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0)
+    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0, wait_s=5.0)
     got = [await ask(pool) for _ in range(3)]
     assert got == ["d1", "d2", "d3"]  # in order, none twice
     assert len(source.asked) == 1 and source.asked[0] == ("", "u", "code", ("a", "b"), MIN_DRAWS)
@@ -69,7 +69,7 @@ async def test_each_request_spends_its_own_draw_from_one_fetch(clock: ManualCloc
 
 async def test_keys_are_tenant_user_topic_and_candidates(clock: ManualClock) -> None:
     source = Source()
-    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0)
+    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0, wait_s=5.0)
     await ask(pool)
     await ask(pool, tenant="acme")
     await ask(pool, user="v")
@@ -87,7 +87,7 @@ async def test_keys_are_tenant_user_topic_and_candidates(clock: ManualClock) -> 
 
 async def test_stale_draws_are_not_used(clock: ManualClock) -> None:
     source = Source()
-    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0)
+    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0, wait_s=5.0)
     assert await ask(pool) == "d1"
     clock.advance(1.0)
     assert await ask(pool) == f"d{MIN_DRAWS + 1}"  # the old batch's d2.. are past their age: a fresh fetch
@@ -97,7 +97,7 @@ async def test_stale_draws_are_not_used(clock: ManualClock) -> None:
 
 async def test_refilled_in_the_background_before_running_out(clock: ManualClock) -> None:
     source = Source()
-    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0)
+    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0, wait_s=5.0)
     await ask(pool)  # fetch of MIN_DRAWS (4): d1 spent, d2-d4 kept
     source.gate = asyncio.Event()
     assert await ask(pool) == "d2"
@@ -114,7 +114,7 @@ async def test_refilled_in_the_background_before_running_out(clock: ManualClock)
 
 async def test_half_way_through_its_life_a_batch_is_refreshed(clock: ManualClock) -> None:
     source = Source()
-    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0)
+    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0, wait_s=5.0)
     await ask(pool)
     clock.advance(0.6)
     assert await ask(pool) == "d2"  # still fresh enough to use, old enough to refresh
@@ -126,7 +126,7 @@ async def test_half_way_through_its_life_a_batch_is_refreshed(clock: ManualClock
 
 async def test_the_batch_follows_the_keys_demand(clock: ManualClock) -> None:
     source = Source()
-    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0)
+    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0, wait_s=5.0)
     for _ in range(60):  # 40/s: ~40 wanted per max age, capped at 32
         await ask(pool)
         clock.advance(0.025)
@@ -134,7 +134,7 @@ async def test_the_batch_follows_the_keys_demand(clock: ManualClock) -> None:
     counts = [a[4] for a in source.asked]
     assert counts[0] == MIN_DRAWS and counts == sorted(counts) and counts[-1] == 32  # grows with what is used
     assert len(source.asked) < 15  # for 60 requests
-    quiet = DrawPool(Source(), clock, max_draws=32, max_age_s=1.0)
+    quiet = DrawPool(Source(), clock, max_draws=32, max_age_s=1.0, wait_s=5.0)
     await ask(quiet)
     clock.advance(0.9)
     await ask(quiet)  # 2 uses in 0.9 s
@@ -147,7 +147,7 @@ async def test_the_batch_follows_the_keys_demand(clock: ManualClock) -> None:
 async def test_learning_unavailable_means_static_order_and_no_call_for_a_while(clock: ManualClock) -> None:
     source = Source()
     source.fail_with = "learning: UNAVAILABLE; static order"
-    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0)
+    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0, wait_s=5.0)
     rec = await pool.recommend(user_id="u", topic="code", candidates=["a", "b"], request_id="r")
     assert rec.order is None and rec.degraded_reason == "learning: UNAVAILABLE; static order"
     source.fail_with = ""
@@ -163,7 +163,7 @@ async def test_learning_unavailable_means_static_order_and_no_call_for_a_while(c
 async def test_a_burst_on_a_cold_key_makes_one_call_at_a_time(clock: ManualClock) -> None:
     source = Source()
     source.gate = asyncio.Event()
-    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0)
+    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0, wait_s=5.0)
     burst = [asyncio.create_task(ask(pool)) for _ in range(50)]
     await settle()
     assert len(source.asked) == 1  # everyone waits for the one fetch
@@ -178,7 +178,7 @@ async def test_a_burst_on_a_cold_key_makes_one_call_at_a_time(clock: ManualClock
 async def test_a_caller_that_stops_waiting_leaves_the_fetch_to_the_next(clock: ManualClock) -> None:
     source = Source()
     source.gate = asyncio.Event()
-    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0)
+    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0, wait_s=5.0)
     first = asyncio.create_task(ask(pool))
     await settle()
     first.cancel()  # e.g. the cache answered the request
@@ -193,7 +193,7 @@ async def test_a_caller_that_stops_waiting_leaves_the_fetch_to_the_next(clock: M
 async def test_a_fetch_cancelled_at_shutdown_gives_waiters_the_static_order(clock: ManualClock) -> None:
     source = Source()
     source.gate = asyncio.Event()
-    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0)
+    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0, wait_s=5.0)
     waiting = asyncio.create_task(pool.recommend(user_id="u", topic="t", candidates=["a"], request_id="r"))
     await settle()
     await pool.close()
@@ -203,7 +203,7 @@ async def test_a_fetch_cancelled_at_shutdown_gives_waiters_the_static_order(cloc
 
 async def test_refills_have_a_longer_deadline_than_requests(clock: ManualClock) -> None:
     source = Source()
-    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0)
+    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0, wait_s=5.0)
     for _ in range(4):
         await ask(pool)
         await settle()
@@ -214,7 +214,7 @@ async def test_refills_have_a_longer_deadline_than_requests(clock: ManualClock) 
 
 async def test_a_failed_refill_keeps_the_old_draws_until_stale(clock: ManualClock) -> None:
     source = Source()
-    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0)
+    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0, wait_s=5.0)
     await ask(pool)
     source.raises = RuntimeError("boom")
     assert await ask(pool) == "d2"
@@ -230,7 +230,7 @@ async def test_a_failed_refill_keeps_the_old_draws_until_stale(clock: ManualCloc
 
 async def test_keys_are_bounded_least_recently_used_first(clock: ManualClock) -> None:
     source = Source()
-    pool = DrawPool(source, clock, max_draws=32, max_age_s=60.0, max_keys=2)
+    pool = DrawPool(source, clock, max_draws=32, max_age_s=60.0, wait_s=5.0, max_keys=2)
     await ask(pool, user="x")
     await ask(pool, user="y")
     await ask(pool, user="x")  # from memory: x is now the most recently used
@@ -245,7 +245,7 @@ async def test_keys_are_bounded_least_recently_used_first(clock: ManualClock) ->
 
 async def test_close_cancels_a_refill_in_flight(clock: ManualClock) -> None:
     source = Source()
-    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0)
+    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0, wait_s=5.0)
     await ask(pool)
     source.gate = asyncio.Event()
     await ask(pool)
@@ -256,14 +256,33 @@ async def test_close_cancels_a_refill_in_flight(clock: ManualClock) -> None:
 
 async def test_a_batch_is_never_larger_than_max_draws(clock: ManualClock) -> None:
     source = Source()
-    pool = DrawPool(source, clock, max_draws=2, max_age_s=1.0)
+    pool = DrawPool(source, clock, max_draws=2, max_age_s=1.0, wait_s=5.0)
     await ask(pool)
     assert source.asked[0][4] == 2
     await pool.close()
 
 
+async def test_a_request_waits_no_longer_than_its_deadline_for_a_slow_refill(clock: ManualClock) -> None:
+    source = Source()
+    pool = DrawPool(source, clock, max_draws=32, max_age_s=1.0, wait_s=0.05)
+    await ask(pool)
+    clock.advance(0.6)
+    source.gate = asyncio.Event()  # learning is slow from now on
+    assert await ask(pool) == "d2"  # half its age: a refill starts, with its longer deadline
+    clock.advance(0.5)  # the rest goes stale while the refill is still out
+    rec = await pool.recommend(user_id="u", topic="code", candidates=["a", "b"], request_id="r")
+    assert rec.order is None and rec.degraded_reason == "learning: no recommendation within 50 ms; static order"
+    source.gate.set()
+    await settle()
+    assert await ask(pool) == f"d{MIN_DRAWS + 1}"  # the refill was not given up: its batch is kept
+    assert len(source.asked) == 2
+    await pool.close()
+
+
 def test_bad_limits_are_refused(clock: ManualClock) -> None:
     with pytest.raises(ValueError):
-        DrawPool(Source(), clock, max_draws=0, max_age_s=1.0)
+        DrawPool(Source(), clock, max_draws=0, max_age_s=1.0, wait_s=5.0)
     with pytest.raises(ValueError):
-        DrawPool(Source(), clock, max_draws=4, max_age_s=0)
+        DrawPool(Source(), clock, max_draws=4, max_age_s=0, wait_s=1.0)
+    with pytest.raises(ValueError):
+        DrawPool(Source(), clock, max_draws=4, max_age_s=1.0, wait_s=0)
