@@ -451,11 +451,6 @@ class LearningModel:
         m_f = (self._a0 + fleet.s) / (self._g0 + fleet.s + fleet.f)
         return [self._estimate(user_cells, topic, b, now, greedy, m_f) for b in candidates]
 
-    def draws(self, user_id: str, topic: str, candidates: Sequence[str], count: int) -> list[Draw]:
-        """`count` independent Thompson draws for (user, topic), each ranking
-        `candidates` as recommend() would."""
-        return self.recommend_and_draw(user_id, topic, candidates, count)[1]
-
     def recommend_and_draw(
         self, user_id: str, topic: str, candidates: Sequence[str], count: int
     ) -> tuple[list[Ranked], list[Draw]]:

@@ -193,8 +193,6 @@ class DrawPool:
                     batch = await ask
             else:
                 batch = await ask
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:  # noqa: BLE001  (a source bug must not fail the requests waiting on it)
             log.exception("fetching learning's draws failed")
             batch = DrawBatch([], f"learning: {type(exc).__name__}; static order")

@@ -283,7 +283,7 @@ def test_draws_are_thompson_samples_like_recommend() -> None:
     drawn, _ = _trained(seed=21)
     asked, _ = _trained(seed=22)
     candidates = ["a", "b", "c"]
-    draws = drawn.draws("u1", "code", candidates, 3000)
+    draws = drawn.recommend_and_draw("u1", "code", candidates, 3000)[1]
     calls = [asked.recommend("u1", "code", candidates) for _ in range(3000)]
     assert all(sorted(d.order) == candidates for d in draws)
     for backend in candidates:
@@ -294,9 +294,9 @@ def test_draws_are_thompson_samples_like_recommend() -> None:
     best = drawn.recommend("u1", "code", candidates, greedy=True)[0].backend
     assert all(d.exploratory == (d.order[0] != best) for d in draws)
     assert any(d.exploratory for d in draws) and not all(d.exploratory for d in draws)
-    assert drawn.draws("u1", "code", candidates, 0) == []
+    assert drawn.recommend_and_draw("u1", "code", candidates, 0)[1] == []
     with pytest.raises(ValueError):
-        drawn.draws("u1", "code", ["a", "a"], 2)
+        drawn.recommend_and_draw("u1", "code", ["a", "a"], 2)
 
 
 def test_every_candidate_is_ranked_once_and_repeats_are_refused() -> None:
