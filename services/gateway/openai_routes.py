@@ -13,7 +13,7 @@ from typing import Any
 
 import grpc
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.gateway import openai_compat
@@ -21,6 +21,7 @@ from services.gateway.errors import retry_headers
 from services.gateway.openai_compat import OpenAIError
 from services.gateway.rest import BodyTooLarge, read_json_body
 from services.gateway.security import caller_of
+from services.gateway.sse import EventStreamResponse
 from switchboard.router.v1 import router_pb2, router_pb2_grpc
 from switchboard.runtime.auth import caller_metadata
 from switchboard.runtime.channels import PeerChannels
@@ -221,22 +222,24 @@ class OpenAIRoutes:
         mapper = openai_compat.StreamMapper(f"chatcmpl-{request_id}", created, include_usage)
         start = first.start if first.WhichOneof("event") == "start" else router_pb2.StartEvent()
 
-        async def chunks() -> AsyncIterator[str]:
+        async def chunks() -> AsyncIterator[tuple[str, bool]]:
+            # One write per router event (its SSE objects together); the last
+            # carries [DONE] and the end of the body.
             try:
                 event: Any = first
                 while True:
-                    for obj in mapper.map(event):
-                        yield _sse(obj)
+                    text = "".join(_sse(obj) for obj in mapper.map(event))
                     if mapper.finished:
                         break
+                    if text:
+                        yield text, False
                     event = await call.read()
                     if event is grpc.aio.EOF:
-                        yield _sse(mapper.truncated())
+                        text = _sse(mapper.truncated())
                         break
-                if not mapper.failed:
-                    yield "data: [DONE]\n\n"
+                yield (text if mapper.failed else text + "data: [DONE]\n\n"), True
             except grpc.aio.AioRpcError as exc:
-                yield _sse(mapper.error(exc.code().name, exc.details() or exc.code().name))
+                yield _sse(mapper.error(exc.code().name, exc.details() or exc.code().name)), True
             finally:
                 call.cancel()  # finished, failed, or the client went away: stop upstream too
 
@@ -245,7 +248,7 @@ class OpenAIRoutes:
             "X-Accel-Buffering": "no",
             **_switchboard_headers(start.request_id or request_id, start.backend, start.degraded),
         }
-        return StreamingResponse(chunks(), media_type="text/event-stream", headers=headers)
+        return EventStreamResponse(chunks(), on_disconnect=call.cancel, headers=headers)
 
 
 def _switchboard_headers(request_id: str, backend: str, degraded: bool) -> dict[str, str]:

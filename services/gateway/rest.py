@@ -14,9 +14,10 @@ import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from services.gateway.errors import error_response, from_rpc_error, rpc_error_response
+from services.gateway.sse import EventStreamResponse
 from services.gateway.transcoding import RestRoute, TranscodingError
 from switchboard.runtime.channels import PeerChannels
 from switchboard.runtime.status import FieldViolation
@@ -154,21 +155,21 @@ class RestDispatcher:
             except grpc.aio.AioRpcError as exc:
                 return rpc_error_response(exc)
 
-        async def events() -> AsyncIterator[str]:
+        async def events() -> AsyncIterator[tuple[str, bool]]:
             try:
                 if not first_read.done():
-                    yield ": waiting for the first event\n\n"  # an SSE comment: clients ignore it
+                    yield ": waiting for the first event\n\n", False  # an SSE comment: clients ignore it
                 message = await self._next(call, endless, first_read)
                 while message is not None and message is not grpc.aio.EOF:
-                    yield f"data: {json.dumps(to_json(message))}\n\n"
+                    yield f"data: {json.dumps(to_json(message))}\n\n", False
                     message = await self._next(call, endless)
                 if message is None:
-                    yield 'event: end\ndata: {"reason": "the gateway is shutting down; reconnect"}\n\n'
+                    yield 'event: end\ndata: {"reason": "the gateway is shutting down; reconnect"}\n\n', True
             except grpc.aio.AioRpcError as exc:
                 _, body = from_rpc_error(exc)
-                yield f"event: error\ndata: {json.dumps(body)}\n\n"
+                yield f"event: error\ndata: {json.dumps(body)}\n\n", True
             finally:
                 call.cancel()  # the client went away: stop the upstream stream too
 
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+        return EventStreamResponse(events(), on_disconnect=call.cancel, headers=headers)

@@ -3,6 +3,7 @@ router, driven with the official `openai` SDK (streaming and not) and raw HTTP."
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -35,6 +36,7 @@ class ScriptedRouter(router_pb2_grpc.RouterServiceServicer):
     def __init__(self) -> None:
         self.requests: list[Any] = []
         self.list_calls = 0
+        self.slow_stream_cancelled = asyncio.Event()
 
     async def ListBackends(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
         self.list_calls += 1
@@ -71,6 +73,14 @@ class ScriptedRouter(router_pb2_grpc.RouterServiceServicer):
             request_id=request.request_id, backend=backend, model=model, topic=request.topic or "general",
             degraded=text.startswith("degraded"), degraded_reason="cache unreachable" if text.startswith("degraded") else ""))
         words = text.split()
+        if "slowly" in words:  # a token a second until the caller leaves
+            try:
+                for word in words * 60:
+                    yield router_pb2.GenerateResponse(token=router_pb2.TokenEvent(text=word + " ", backend=backend))
+                    await asyncio.sleep(1)
+            except asyncio.CancelledError:
+                self.slow_stream_cancelled.set()
+                raise
         for i, word in enumerate(words):
             yield router_pb2.GenerateResponse(token=router_pb2.TokenEvent(text=word + " ", backend=backend))
             if i == 0 and "switch" in words:
@@ -207,6 +217,53 @@ async def test_error_midstream_is_an_error_object_not_a_truncated_success(
         last = json.loads(events[-1])
         assert set(last["error"]) == {"message", "type", "param", "code"}, words
     assert json.loads(events[-1])["error"]["type"] == "server_error"
+
+
+async def test_a_client_leaving_midstream_stops_the_router_stream(
+    client: openai.AsyncOpenAI, base_url: str, router: Any
+) -> None:
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        async with http.stream("POST", "/v1/chat/completions",
+                               json={"model": "auto", "messages": _user("slowly"), "stream": True}) as reply:
+            assert reply.status_code == 200
+            async for line in reply.aiter_lines():
+                if '"content":"slowly' in line:
+                    break  # the first token is here: leave
+    await asyncio.wait_for(router.servicer.slow_stream_cancelled.wait(), 5)
+    # The gateway is unharmed: the next stream is whole.
+    stream = await client.chat.completions.create(model="auto", messages=_user("one two"), stream=True)
+    assert "".join([c.choices[0].delta.content or "" async for c in stream if c.choices]) == "one two "
+
+
+async def test_each_router_event_is_one_write_and_the_last_ends_the_body(base_url: str) -> None:
+    """Raw socket: the stream's chunked framing shows one HTTP chunk per router
+    event (role, tokens, finish + [DONE]) and the terminating chunk in the
+    same write as the last (no empty chunk of its own)."""
+    host, port = base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    body = json.dumps({"model": "auto", "messages": _user("one two"), "stream": True}).encode()
+    writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                 b"content-length: %d\r\n\r\n%s" % (len(body), body))
+    raw = b""
+    while not raw.endswith(b"\r\n0\r\n\r\n"):
+        data = await asyncio.wait_for(reader.read(65536), 5)
+        assert data, raw
+        raw += data
+    writer.close()
+    head, _, chunked = raw.partition(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in head.lower()
+    chunks = []
+    while True:
+        size_line, _, chunked = chunked.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            break
+        chunks.append(chunked[:size])
+        chunked = chunked[size + 2:]
+    # start, "one ", "two ", done: four router events, four chunks.
+    assert len(chunks) == 4, chunks
+    assert chunks[0].count(b"data: ") == 1 and b'"role":"assistant"' in chunks[0]
+    assert chunks[-1].endswith(b"data: [DONE]\n\n") and b'"finish_reason":"stop"' in chunks[-1]
 
 
 async def test_errors_before_streaming_have_the_openai_shape(client: openai.AsyncOpenAI) -> None:
