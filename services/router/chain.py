@@ -300,6 +300,7 @@ class _Attempt:
     occurred_at: datetime
     ttft: float | None = None
     produced: list[str] = field(default_factory=list)
+    pieces: int = 0  # the backend's text events (a completion-token estimate without reported usage)
     reported_prompt: int | None = None
     reported_completion: int | None = None
     finish: FinishReason | None = None
@@ -561,6 +562,7 @@ class _Run:
                     for event in self._before_text(lane):
                         yield event
                     attempt.produced.append(chunk.text)
+                    attempt.pieces += chunk.pieces
                     answer.text.append(chunk.text)
                     answer.chars += len(chunk.text)
                     yield Token(chunk.text, lane.name)
@@ -637,10 +639,8 @@ class _Run:
             )
             return
         answered = bool(attempt.produced) or attempt.finish is not None
-        # Without reported usage, count chunks: streams send about one token per chunk.
-        completion = (
-            attempt.reported_completion if attempt.reported_completion is not None else len(attempt.produced)
-        )
+        # Without reported usage, count the backend's text events: about one token each.
+        completion = attempt.reported_completion if attempt.reported_completion is not None else attempt.pieces
         prompt = attempt.reported_prompt if attempt.reported_prompt is not None else estimate_tokens(req.prompt_chars)
         cfg = lane.backend.config
         cost = (

@@ -78,13 +78,25 @@ async def test_streams_the_answer_with_usage_and_a_final_chunk(kind: str, fake: 
     assert rec.wire == kind and rec.stream
     expected = fake.answer_for(rec.messages)
     assert "".join(c.text for c in chunks) == expected
-    assert [c.text for c in chunks[:-1]] == split_tokens(expected)  # one chunk per token, streamed
+    # Tokens that arrive in one network read go on as one chunk, each counted.
+    assert sum(c.pieces for c in chunks if c.text) == len(split_tokens(expected))
+    assert len(chunks) < len(split_tokens(expected))  # the fake sends the answer at once
     last = chunks[-1]
     assert last.finish_reason == "stop"
     assert last.completion_tokens == len(split_tokens(expected))
     assert last.prompt_tokens == sum(len(c.split()) for _, c in rec.messages)
     assert all(c.finish_reason is None for c in chunks[:-1])
     assert rec.completed and not rec.disconnected
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_tokens_that_arrive_apart_go_on_apart(kind: str, fake: FakeBackend, client: BackendClient) -> None:
+    fake.token_delay_s = 0.02
+    chunks = await collect(make(kind, fake.url, client))
+    expected = fake.answer_for(fake.requests[-1].messages)
+    # Nothing waits for more: each token is handed on as it arrives.
+    assert [c.text for c in chunks if c.text] == split_tokens(expected)
+    assert all(c.pieces == 1 for c in chunks)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -142,7 +154,7 @@ async def test_max_tokens_ends_with_length(kind: str, fake: FakeBackend, client:
     fake.tokens = 10
     backend = make(kind, fake.url, client)
     chunks = await collect(backend, BackendRequest(messages=REQUEST.messages, max_tokens=3))
-    assert len([c for c in chunks if c.text]) == 3
+    assert sum(c.pieces for c in chunks if c.text) == 3
     assert chunks[-1].finish_reason == "length"
     assert chunks[-1].completion_tokens == 3
 

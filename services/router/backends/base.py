@@ -58,6 +58,27 @@ class Chunk:
     finish_reason: str | None = None  # "stop" | "length" | "content_filter"; set on the last chunk
     prompt_tokens: int | None = None  # usage when the backend reports it (on the last chunk)
     completion_tokens: int | None = None
+    pieces: int = 1  # the backend's text events merged into this one (a token estimate without usage)
+
+
+def merge_text(chunks: list[Chunk]) -> list[Chunk]:
+    """Adjacent text-only chunks as one (their pieces counted); the others,
+    and the order, unchanged. Every chunk costs the router a trip through the
+    chain, the relay and the caller's stream, so a network read that brought
+    many tokens (a fast backend, or a busy router reading late) goes on as one."""
+    out: list[Chunk] = []
+    for chunk in chunks:
+        prev = out[-1] if out else None
+        if (prev is not None and _text_only(prev) and _text_only(chunk)):
+            out[-1] = Chunk(text=prev.text + chunk.text, pieces=prev.pieces + chunk.pieces)
+        else:
+            out.append(chunk)
+    return out
+
+
+def _text_only(chunk: Chunk) -> bool:
+    return (bool(chunk.text) and chunk.finish_reason is None and chunk.prompt_tokens is None
+            and chunk.completion_tokens is None)
 
 
 class ErrorKind(enum.Enum):
@@ -318,20 +339,29 @@ class HttpBackend(ABC):
                     ready, ended = lines.feed(data), False
                 else:
                     ready, ended = lines.end(), True
-                for line in ready:
-                    chunks = parser.feed(line)
-                    if parser.done:
-                        # Read the body's end before handing over the final chunk,
-                        # so the connection goes back to the pool.
-                        await self._drain(content, deadlines)
-                    for chunk in chunks:
-                        yield chunk
-                        if chunk.text:
-                            # The gap is measured from when the consumer asks for
-                            # more, so a slow consumer is not blamed on the backend.
-                            deadlines.token()
-                    if parser.done:
-                        return
+                batch: list[Chunk] = []
+                failure: BackendError | None = None
+                try:
+                    for line in ready:
+                        batch += parser.feed(line)
+                        if parser.done:
+                            break
+                except BackendError as exc:
+                    failure = exc  # after the text that came before it in this read
+                if parser.done:
+                    # Read the body's end before handing over the final chunk,
+                    # so the connection goes back to the pool.
+                    await self._drain(content, deadlines)
+                for chunk in merge_text(batch):
+                    yield chunk
+                    if chunk.text:
+                        # The gap is measured from when the consumer asks for
+                        # more, so a slow consumer is not blamed on the backend.
+                        deadlines.token()
+                if failure is not None:
+                    raise failure
+                if parser.done:
+                    return
                 if ended:
                     raise BackendError(ErrorKind.MALFORMED, "stream ended without its end marker (truncated)")
         except TRANSPORT_ERRORS as exc:
