@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -80,20 +80,34 @@ async def _try_start(mesh: Mesh, name: str, notes: list[str], **kw: Any) -> Proc
 # -- 1. overhead per request ------------------------------------------------------------------
 
 
-async def overhead(ctx: Ctx) -> dict[str, Any]:
-    """Backend directly vs router (gRPC Generate) vs gateway (OpenAI-compatible
-    REST), streaming, at fixed offered loads and a closed-loop maximum."""
+@dataclass
+class OverheadMesh:
+    """Section 1's servers and the calls that drive each path."""
+
+    procs: list[Proc]
+    calls: dict[str, Call]
+    router: T.Channels | None
+
+
+@contextlib.asynccontextmanager
+async def overhead_mesh(
+    ctx: Ctx, out: dict[str, Any], *, extra_env: dict[str, str] | None = None,
+) -> AsyncIterator[OverheadMesh]:
+    """Starts section 1's mesh (fake backend, cache, learning, router with two
+    backends, gateway) and warms every path up; a path that does not answer is
+    left out and named in out["unavailable"]. `extra_env` goes to every service
+    (A/B runs of a setting with bench/probe.py)."""
     p = ctx.profile
-    out: dict[str, Any] = {"available": True, "runs": [], "notes": [], "unavailable": {}}
     mesh = Mesh(ctx.workdir / "overhead")
     mesh.database_url = ctx.database_url
+    env = dict(extra_env or {})
     closers: list[Callable[[], Awaitable[None]]] = []
     try:
         fb = await mesh.fake_backend("backend", tokens=p.request_tokens)
         url = f"http://127.0.0.1:{fb.port}"
         procs: list[Proc] = [fb]
         for svc in ("cache", "learning"):
-            proc = await _try_start(mesh, svc, out["notes"])
+            proc = await _try_start(mesh, svc, out["notes"], extra_env=env)
             if proc:
                 procs.append(proc)
         direct_pool = HttpPool("127.0.0.1", fb.port)
@@ -101,7 +115,7 @@ async def overhead(ctx: Ctx) -> dict[str, Any]:
         calls: dict[str, Call] = {"direct": T.direct_chat(direct_pool)}
         # Two backends (both this fake) so the router asks learning for an order, as in production.
         config = mesh.router_config([("fake-a", url), ("fake-b", url)])
-        router = await _try_start(mesh, "router", out["notes"], extra_env={"SWITCHBOARD_CONFIG": str(config)})
+        router = await _try_start(mesh, "router", out["notes"], extra_env={**env, "SWITCHBOARD_CONFIG": str(config)})
         router_channels: T.Channels | None = None
         if router is None:
             out["unavailable"]["router"] = "router did not start"
@@ -114,7 +128,7 @@ async def overhead(ctx: Ctx) -> dict[str, Any]:
                 out["unavailable"]["router"] = why
             else:
                 calls["router"] = T.router_generate(channels)
-        gateway = await _try_start(mesh, "gateway", out["notes"])
+        gateway = await _try_start(mesh, "gateway", out["notes"], extra_env=env)
         if gateway is None:
             out["unavailable"]["gateway"] = "gateway did not start"
         else:
@@ -132,21 +146,30 @@ async def overhead(ctx: Ctx) -> dict[str, Any]:
             err = await warm_up(call, p.warmup)
             if err:
                 out["notes"].append(f"warm-up of {name}: {err}")
-        levels: list[tuple[str, str, float, float]] = [("idle", "closed", 1, p.idle_s)]
-        levels += [(f"{r:g}/s", "open", r, p.run_s) for r in p.rates]
-        levels += [(f"max (C={p.closed_concurrency})", "closed", p.closed_concurrency, p.run_s)]
-        for label, mode, value, duration in levels:
-            for name, call in calls.items():
-                ctx.log(f"  overhead: {name} at {label}")
-                out["runs"].append(await _level(label, name, call, procs, mode=mode, value=value, duration=duration,
-                                                 timeout=p.request_timeout_s, router=router_channels))
-        out["processes"] = {pr.name: pr.pid for pr in procs}
-        await _profile_if_missed(ctx, out, procs, calls)
+        yield OverheadMesh(procs, calls, router_channels)
     finally:
         for close in closers:
             with contextlib.suppress(Exception):
                 await close()
         mesh.stop_all()
+
+
+async def overhead(ctx: Ctx) -> dict[str, Any]:
+    """Backend directly vs router (gRPC Generate) vs gateway (OpenAI-compatible
+    REST), streaming, at fixed offered loads and a closed-loop maximum."""
+    p = ctx.profile
+    out: dict[str, Any] = {"available": True, "runs": [], "notes": [], "unavailable": {}}
+    async with overhead_mesh(ctx, out) as m:
+        levels: list[tuple[str, str, float, float]] = [("idle", "closed", 1, p.idle_s)]
+        levels += [(f"{r:g}/s", "open", r, p.run_s) for r in p.rates]
+        levels += [(f"max (C={p.closed_concurrency})", "closed", p.closed_concurrency, p.run_s)]
+        for label, mode, value, duration in levels:
+            for name, call in m.calls.items():
+                ctx.log(f"  overhead: {name} at {label}")
+                out["runs"].append(await _level(label, name, call, m.procs, mode=mode, value=value,
+                                                 duration=duration, timeout=p.request_timeout_s, router=m.router))
+        out["processes"] = {pr.name: pr.pid for pr in m.procs}
+        await _profile_if_missed(ctx, out, m.procs, m.calls)
     return out
 
 

@@ -95,6 +95,32 @@ def summarise(raw: str, top: int = 10) -> dict[str, Any]:
     }
 
 
+def inclusive(raw: str, under: str = "", top: int = 40) -> list[tuple[str, float]]:
+    """Inclusive share of each frame (a frame counts once per sample however
+    deep it recurs), over the samples that are not waiting; with `under`, only
+    the frames below the first frame containing that text, as a share of all
+    samples (so "where does this function's time go")."""
+    incl: Counter[str] = Counter()
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        frames = stack.split(";")
+        if _frame(frames[-1])[0] in _WAITING:
+            continue
+        count = int(count_text)
+        total += count
+        if under:
+            at = next((i for i, f in enumerate(frames) if under in f), None)
+            if at is None:
+                continue
+            frames = frames[at:]
+        for frame in set(frames):
+            incl[frame] += count
+    return [(f, n / total) for f, n in incl.most_common(top)] if total else []
+
+
 async def profile_during(
     procs: Sequence[Proc], seconds: float, load: Awaitable[Any], outdir: Path, rate: int = 67,
     native: bool = False,
@@ -123,3 +149,20 @@ async def profile_during(
             continue
         result[p.name] = summarise(out.read_text())
     return result
+
+
+def main() -> None:
+    """`python -m bench.spy FILE [--under TEXT] [--top N]`: inclusive view of a raw py-spy recording."""
+    import argparse  # noqa: PLC0415
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("file", type=Path)
+    ap.add_argument("--under", default="")
+    ap.add_argument("--top", type=int, default=40)
+    args = ap.parse_args()
+    for frame, share in inclusive(args.file.read_text(), args.under, args.top):
+        print(f"{share * 100:6.1f}%  {frame[:160]}")
+
+
+if __name__ == "__main__":
+    main()
