@@ -205,35 +205,41 @@ class OpenAIRoutes:
     async def _stream(self, grpc_request: router_pb2.GenerateRequest, metadata: Metadata,
                       request_id: str, created: int, include_usage: bool) -> Response:
         call = self._router.Generate(grpc_request, timeout=self._stream_timeout_s, metadata=tuple(metadata))
-        # The first event decides the HTTP status: a failure before any token is
-        # a real error response, not a 200 with an error inside.
-        try:
-            first = await call.read()
-        except grpc.aio.AioRpcError as exc:
-            return _rpc_error(exc)
-        if first is grpc.aio.EOF:
-            status, body = openai_compat.status_error("UNAVAILABLE", "the router ended the stream without an answer")
-            return JSONResponse(body, status_code=status, headers=retry_headers("UNAVAILABLE"))
-        if first.WhichOneof("event") == "error":
-            call.cancel()
-            code = first.error.code or "UNKNOWN"
-            status, body = openai_compat.status_error(code, first.error.message)
-            return JSONResponse(body, status_code=status, headers=retry_headers(code))
+        # What comes before the first token decides the HTTP status: a failure
+        # there is a real error response, not a 200 with an error inside. The
+        # start event waits for the first token (or the end), so the 200's first
+        # write carries both.
+        head: list[Any] = []
+        while not head or head[-1].WhichOneof("event") == "start":
+            try:
+                event = await call.read()
+            except grpc.aio.AioRpcError as exc:
+                return _rpc_error(exc)
+            if event is grpc.aio.EOF:
+                status, body = openai_compat.status_error("UNAVAILABLE", "the router ended the stream without an answer")
+                return JSONResponse(body, status_code=status, headers=retry_headers("UNAVAILABLE"))
+            if event.WhichOneof("event") == "error":
+                call.cancel()
+                code = event.error.code or "UNKNOWN"
+                status, body = openai_compat.status_error(code, event.error.message)
+                return JSONResponse(body, status_code=status, headers=retry_headers(code))
+            head.append(event)
         mapper = openai_compat.StreamMapper(f"chatcmpl-{request_id}", created, include_usage)
-        start = first.start if first.WhichOneof("event") == "start" else router_pb2.StartEvent()
+        start = next((e.start for e in head if e.WhichOneof("event") == "start"), router_pb2.StartEvent())
 
         async def chunks() -> AsyncIterator[tuple[str, bool]]:
-            # One write per router event (its SSE objects together); the last
-            # carries [DONE] and the end of the body.
+            # One write per read of the router's stream (its SSE objects
+            # together); the last carries [DONE] and the end of the body.
             try:
-                event: Any = first
+                events: list[Any] = head
                 while True:
-                    text = "".join(_sse(obj) for obj in mapper.map(event))
+                    text = "".join(_sse(obj) for event in events for obj in mapper.map(event))
                     if mapper.finished:
                         break
                     if text:
                         yield text, False
                     event = await call.read()
+                    events = [event]
                     if event is grpc.aio.EOF:
                         text = _sse(mapper.truncated())
                         break

@@ -69,6 +69,10 @@ class ScriptedRouter(router_pb2_grpc.RouterServiceServicer):
             yield router_pb2.GenerateResponse(error=router_pb2.ErrorEvent(code="UNAVAILABLE", message="no backend up"))
             await context.abort(grpc.StatusCode.UNAVAILABLE, "no backend up")
         backend, model = self._backend(request)
+        if text == "fail after start":  # every backend failed before a token
+            yield router_pb2.GenerateResponse(start=router_pb2.StartEvent(request_id=request.request_id, backend=backend))
+            yield router_pb2.GenerateResponse(error=router_pb2.ErrorEvent(code="UNAVAILABLE", message="no token came"))
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "no token came")
         yield router_pb2.GenerateResponse(start=router_pb2.StartEvent(
             request_id=request.request_id, backend=backend, model=model, topic=request.topic or "general",
             degraded=text.startswith("degraded"), degraded_reason="cache unreachable" if text.startswith("degraded") else ""))
@@ -237,8 +241,9 @@ async def test_a_client_leaving_midstream_stops_the_router_stream(
 
 async def test_each_router_event_is_one_write_and_the_last_ends_the_body(base_url: str) -> None:
     """Raw socket: the stream's chunked framing shows one HTTP chunk per router
-    event (role, tokens, finish + [DONE]) and the terminating chunk in the
-    same write as the last (no empty chunk of its own)."""
+    event (the start's role chunk waits for the first token and goes with it;
+    the finish goes with [DONE]) and the terminating chunk in the same write as
+    the last (no empty chunk of its own)."""
     host, port = base_url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     body = json.dumps({"model": "auto", "messages": _user("one two"), "stream": True}).encode()
@@ -260,9 +265,9 @@ async def test_each_router_event_is_one_write_and_the_last_ends_the_body(base_ur
             break
         chunks.append(chunked[:size])
         chunked = chunked[size + 2:]
-    # start, "one ", "two ", done: four router events, four chunks.
-    assert len(chunks) == 4, chunks
-    assert chunks[0].count(b"data: ") == 1 and b'"role":"assistant"' in chunks[0]
+    # start + "one ", "two ", done: four router events, three chunks.
+    assert len(chunks) == 3, chunks
+    assert chunks[0].count(b"data: ") == 2 and b'"role":"assistant"' in chunks[0] and b'"one ' in chunks[0]
     assert chunks[-1].endswith(b"data: [DONE]\n\n") and b'"finish_reason":"stop"' in chunks[-1]
 
 
@@ -271,6 +276,9 @@ async def test_errors_before_streaming_have_the_openai_shape(client: openai.Asyn
         await client.chat.completions.create(model="auto", messages=_user("fail before"), stream=True)
     assert err.value.status_code == 503 and err.value.body["type"] == "server_error"
     assert err.value.response.headers["retry-after"] == "1"  # a refusal says when to come back
+    with pytest.raises(openai.APIStatusError) as err:  # after the start event, still before any token
+        await client.chat.completions.create(model="auto", messages=_user("fail after start"), stream=True)
+    assert err.value.status_code == 503 and "no token came" in err.value.message
     with pytest.raises(openai.APIStatusError) as err:
         await client.chat.completions.create(model="auto", messages=_user("fail"))
     assert err.value.status_code == 503 and "every backend failed" in err.value.message
