@@ -798,6 +798,17 @@ def render(results: dict[str, Any], plots: dict[str, str], bounds: str = "") -> 
         "(grpc.aio's cost is in its own C core and callbacks, not the event loop). py-spy's native stacks "
         "showed ~15% in `gc_collect_main`, but `gc.callbacks` measured ~2% of CPU in collections; raising the "
         "thresholds made runs slower, and `gc.freeze()` after start-up changed nothing measurable.",
+        "- **Fixed: a socket write per SSE object, and a trip per token.** On loopback each send() runs the "
+        "receiver's side of TCP too: py-spy (native) put ~18% of the gateway's CPU in send() and ~25% of the "
+        "router's in send/sendmsg/write. The gateway wrote every SSE object of a stream on its own (a 20-token "
+        "answer from the router's 4 events: headers, 5 objects and an empty terminating chunk, 7 writes) "
+        "through Starlette's StreamingResponse and its anyio task group; its own `EventStreamResponse` writes "
+        "once per read of the router's stream, ends the body in the last write, holds the role chunk for the "
+        "first token (so a failure before any token is a real HTTP status) and watches for a client leaving "
+        "with one future: 3 writes. The router passed each SSE token of a burst through the chain, the relay "
+        "and its queue one by one; the text of one network read now goes on as one chunk. Back to back "
+        "(`python -m bench.probe`, idle/100/250 per second through the gateway, CPU per request relative to the "
+        "unchanged backend's, which absorbs the VM's drift): gateway about -15 to -20%, router about -10%.",
         "- **This VM's speed varies from host to host.** The bare backend read flat out reached 3,310 req/s in one "
         "session and 2,323 in another; compare paths within one run, not across runs.",
         "",
@@ -842,6 +853,9 @@ def render(results: dict[str, Any], plots: dict[str, str], bounds: str = "") -> 
         "beyond saturation they are capped near the time-out and the error count tells the rest.",
         "- **Closed loop.** *idle* is one request at a time (the unloaded latency); *max (C=N)* is N workers "
         "back to back (the throughput ceiling on this machine).",
+        "- **A/B of one change.** `python -m bench.probe` starts section 1's mesh and prints latency and each "
+        "process's CPU per request for chosen paths and loads (optionally with py-spy): alternate it between "
+        "two checkouts, back to back. The findings below that say *back to back* were measured that way.",
         "- **Clients.** gRPC through `grpc.aio` (four channels, each its own connection); HTTP through a minimal "
         "asyncio HTTP/1.1 client with keep-alive (bench/http.py), cheaper per request than httpx.",
         "- **Percentiles.** Nearest rank over every request of the run; *max* is the single worst. CPU is "
@@ -891,9 +905,12 @@ def bounds_md(results: dict[str, Any]) -> str:
                 f"runs), so one router process (about one core: Python's GIL) relays at most "
                 f"~{1000 / best:,.0f} tokens/s; reading the backend directly costs ~{_ratio(rl):.0f}× less "
                 f"CPU per token, and a bare grpc.aio server streaming TokenEvents from memory "
-                f"~{_ratio(rl, baseline=True):.1f}× less than the router. The router coalesces the tokens "
-                "already received into one TokenEvent per write, so the per-token cost falls as load rises; "
-                "the gateway writes one SSE chunk per TokenEvent."
+                f"~{_ratio(rl, baseline=True):.1f}× less than the router. The fake backend writes each answer's "
+                "tokens at once, and the router hands on the text of one network read as one chunk (one trip "
+                "through the chain and relay, one TokenEvent), so these are figures for bursts; a backend that "
+                "writes tokens apart costs one trip per read. The router also coalesces what arrives while the "
+                "previous write is under way, so the per-token cost falls as load rises; the gateway writes one "
+                "SSE chunk per TokenEvent."
             )
     per_call = ""
     ca = _section_ok(results, "cache")
