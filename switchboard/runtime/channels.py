@@ -1,9 +1,11 @@
 """Channels to peer services, built in one place: the address from settings,
-keepalive, message limits, tracing, and a default deadline on every unary call
-(streams are long-lived by nature and carry their own deadlines)."""
+keepalive, message limits, tracing, round robin over a peer's replicas, and a
+default deadline on every unary call (streams are long-lived by nature and
+carry their own deadlines)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,6 +30,9 @@ class DefaultDeadline(grpc.aio.UnaryUnaryClientInterceptor):
         return await continuation(client_call_details, request)
 
 
+_ROUND_ROBIN = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+
+
 def channel_options(settings: MeshSettings) -> list[tuple[str, Any]]:
     return [
         ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -38,6 +43,10 @@ def channel_options(settings: MeshSettings) -> list[tuple[str, Any]]:
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),
         ("grpc.enable_retries", 0),  # retries are the caller's decision (idempotency)
+        # A peer address naming several replicas (a DNS name with several
+        # records, or ipv4:a:port,b:port) spreads calls over every replica that
+        # is up; gRPC's default (pick_first) would send them all to one.
+        ("grpc.service_config", _ROUND_ROBIN),
     ]
 
 

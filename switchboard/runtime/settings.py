@@ -62,7 +62,10 @@ class MeshSettings(BaseSettings):
     cache_metrics_port: Port = Field(default=0, ge=0, le=65535, description="Cache's /metrics port (0: off).")
     gateway_metrics_port: Port = Field(default=0, ge=0, le=65535, description="Gateway's /metrics port (0: off).")
     router_address: str | None = Field(
-        default=None, description="host:port peers use for the router (default host:router_port)."
+        default=None,
+        description="host:port peers use for the router (default host:router_port); any peer address may "
+        "also be a gRPC target naming several replicas (dns:///router.internal:50051 with several records, "
+        "or ipv4:10.0.0.1:50051,10.0.0.2:50051): calls go round robin to the replicas that are up.",
     )
     learning_address: str | None = Field(default=None, description="Peers' address of learning.")
     monitor_address: str | None = Field(default=None, description="Peers' address of the monitor.")
