@@ -70,6 +70,9 @@ async def _spy(args: argparse.Namespace, m: Any) -> None:
     procs = [p for p in m.procs if p.name in names]
     path = args.paths.split(",")[-1]
     load = args.loads.split(",")[-1]
+    if path not in m.calls:
+        print(f"py-spy: {path} is not available")
+        return
     call = m.calls[path]
     seconds = args.seconds
     if load == "idle" or load.startswith("c"):

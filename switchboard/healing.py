@@ -211,6 +211,6 @@ def monitor_channel(settings: MeshSettings) -> grpc.aio.Channel:
     return open_channel(
         settings.address_of(MONITOR),
         settings,
-        options=channel_options(settings),
+        options=channel_options(settings, round_robin=False),
         interceptors=list(peer_auth_interceptors(settings)),
     )

@@ -247,7 +247,10 @@ class OpenAIRoutes:
             except grpc.aio.AioRpcError as exc:
                 yield _sse(mapper.error(exc.code().name, exc.details() or exc.code().name)), True
             finally:
-                call.cancel()  # finished, failed, or the client went away: stop upstream too
+                if not mapper.finished or mapper.failed:
+                    call.cancel()  # failed, or the client went away: stop upstream too
+                # A finished answer's call ends by itself (the router's OK follows its
+                # done event at once); cancelling it first made it a CANCELLED there.
 
         headers = {
             "Cache-Control": "no-cache",

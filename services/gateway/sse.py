@@ -40,11 +40,11 @@ class EventStreamResponse(Response):
         self.init_headers(headers)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         gone = asyncio.ensure_future(_disconnected(receive))
         gone.add_done_callback(self._client_left)
         ended = False
         try:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
             async for text, last in self._chunks:
                 await send({"type": "http.response.body", "body": text.encode(), "more_body": not last})
                 if last:

@@ -153,7 +153,7 @@ class MonitorApp:
 
     def _add_services(self) -> None:
         s = self.settings
-        options = channel_options(s)
+        options = channel_options(s, round_robin=False)
         for name in s.watched_services():
             entry = BY_NAME[name]
             address = s.address_of(name)

@@ -33,8 +33,10 @@ class DefaultDeadline(grpc.aio.UnaryUnaryClientInterceptor):
 _ROUND_ROBIN = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
 
 
-def channel_options(settings: MeshSettings) -> list[tuple[str, Any]]:
-    return [
+def channel_options(settings: MeshSettings, *, round_robin: bool = True) -> list[tuple[str, Any]]:
+    """Options of every channel to a peer. `round_robin=False` for a health
+    watcher: its Watch streams and Checks must all see the same replica."""
+    options: list[tuple[str, Any]] = [
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         # Notice a dead peer on an idle connection (e.g. a SIGSTOPped process).
@@ -43,11 +45,13 @@ def channel_options(settings: MeshSettings) -> list[tuple[str, Any]]:
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),
         ("grpc.enable_retries", 0),  # retries are the caller's decision (idempotency)
+    ]
+    if round_robin:
         # A peer address naming several replicas (a DNS name with several
         # records, or ipv4:a:port,b:port) spreads calls over every replica that
         # is up; gRPC's default (pick_first) would send them all to one.
-        ("grpc.service_config", _ROUND_ROBIN),
-    ]
+        options.append(("grpc.service_config", _ROUND_ROBIN))
+    return options
 
 
 def channel_credentials(settings: MeshSettings) -> grpc.ChannelCredentials | None:

@@ -65,7 +65,9 @@ class MeshSettings(BaseSettings):
         default=None,
         description="host:port peers use for the router (default host:router_port); any peer address may "
         "also be a gRPC target naming several replicas (dns:///router.internal:50051 with several records, "
-        "or ipv4:10.0.0.1:50051,10.0.0.2:50051): calls go round robin to the replicas that are up.",
+        "or ipv4:10.0.0.1:50051,10.0.0.2:50051): calls go round robin to the replicas that are up. Replicas "
+        "of a stateful service must share its storage (cache: Redis; learning: PostgreSQL); the monitor "
+        "watches one replica of such an address.",
     )
     learning_address: str | None = Field(default=None, description="Peers' address of learning.")
     monitor_address: str | None = Field(default=None, description="Peers' address of the monitor.")

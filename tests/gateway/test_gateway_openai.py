@@ -37,6 +37,7 @@ class ScriptedRouter(router_pb2_grpc.RouterServiceServicer):
         self.requests: list[Any] = []
         self.list_calls = 0
         self.slow_stream_cancelled = asyncio.Event()
+        self.generate_cancelled: list[bool] = []  # per finished Generate: did it end cancelled?
 
     async def ListBackends(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
         self.list_calls += 1
@@ -64,6 +65,7 @@ class ScriptedRouter(router_pb2_grpc.RouterServiceServicer):
 
     async def Generate(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:  # noqa: N802
         self.requests.append(request)
+        context.add_done_callback(lambda ctx: self.generate_cancelled.append(ctx.cancelled()))
         text = _last_text(request)
         if text == "fail before":
             yield router_pb2.GenerateResponse(error=router_pb2.ErrorEvent(code="UNAVAILABLE", message="no backend up"))
@@ -187,6 +189,19 @@ async def test_streaming_with_the_sdk(client: openai.AsyncOpenAI, router: Any) -
     assert all(c.usage is None for c in chunks[:-1])
     assert chunks[-2].model_extra["switchboard"]["usage_estimated"] is True
     assert len({c.id for c in chunks}) == 1
+
+
+async def test_a_finished_stream_ends_ok_at_the_router_not_cancelled(
+    client: openai.AsyncOpenAI, router: Any
+) -> None:
+    for _ in range(5):
+        stream = await client.chat.completions.create(model="auto", messages=_user("one two"), stream=True)
+        assert "".join([c.choices[0].delta.content or "" async for c in stream if c.choices]) == "one two "
+    for _ in range(50):
+        if len(router.servicer.generate_cancelled) == 5:
+            break
+        await asyncio.sleep(0.02)
+    assert router.servicer.generate_cancelled == [False] * 5
 
 
 async def test_stream_without_usage_and_with_a_backend_switch(client: openai.AsyncOpenAI) -> None:

@@ -374,3 +374,37 @@ async def test_streams_ask_for_their_media_type_and_probes_do_not(kind: str, fak
     assert fake.requests[-1].headers["accept"] == expected
     await backend.probe()
     assert fake.requests[-1].headers["accept"] == "*/*"
+
+
+async def test_text_is_not_held_back_while_a_slow_body_end_is_read(client: BackendClient) -> None:
+    """An OpenAI server that sends the answer and [DONE] in one write but ends
+    the chunked body a second later: the text goes on at once; only the final
+    chunk waits for the body's end (so the connection can be pooled)."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        events = (b'data: {"choices":[{"index":0,"delta":{"content":"Hello"}}]}\n\n'
+                  b'data: {"choices":[{"index":0,"delta":{"content":" world"},"finish_reason":"stop"}]}\n\n'
+                  b"data: [DONE]\n\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+                     + b"%x\r\n%s\r\n" % (len(events), events))
+        await writer.drain()
+        await asyncio.sleep(1.0)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        arrivals: list[tuple[float, Chunk]] = []
+        async for chunk in make("openai", f"http://127.0.0.1:{port}", client).stream(REQUEST):
+            arrivals.append((loop.time() - started, chunk))
+    finally:
+        server.close()
+    (text_at, text), (final_at, final) = arrivals
+    assert text.text == "Hello world" and text.pieces == 2
+    assert final.finish_reason == "stop"
+    assert text_at < 0.5 <= final_at

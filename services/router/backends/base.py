@@ -340,19 +340,17 @@ class HttpBackend(ABC):
                 else:
                     ready, ended = lines.end(), True
                 batch: list[Chunk] = []
-                failure: BackendError | None = None
+                failure: Exception | None = None
                 try:
                     for line in ready:
                         batch += parser.feed(line)
                         if parser.done:
                             break
-                except BackendError as exc:
-                    failure = exc  # after the text that came before it in this read
-                if parser.done:
-                    # Read the body's end before handing over the final chunk,
-                    # so the connection goes back to the pool.
-                    await self._drain(content, deadlines)
-                for chunk in merge_text(batch):
+                except Exception as exc:  # noqa: BLE001  (raised after the text before it in this read)
+                    failure = exc
+                merged = merge_text(batch)
+                final = merged[-1:] if parser.done else []
+                for chunk in merged[: len(merged) - len(final)]:
                     yield chunk
                     if chunk.text:
                         # The gap is measured from when the consumer asks for
@@ -361,6 +359,11 @@ class HttpBackend(ABC):
                 if failure is not None:
                     raise failure
                 if parser.done:
+                    # Read the body's end before handing over the final chunk,
+                    # so the connection goes back to the pool.
+                    await self._drain(content, deadlines)
+                    for chunk in final:
+                        yield chunk
                     return
                 if ended:
                     raise BackendError(ErrorKind.MALFORMED, "stream ended without its end marker (truncated)")
