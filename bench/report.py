@@ -810,7 +810,10 @@ def render(results: dict[str, Any], plots: dict[str, str], bounds: str = "") -> 
         "(`python -m bench.probe`, idle/100/250 per second through the gateway, CPU per request relative to the "
         "unchanged backend's, which absorbs the VM's drift): gateway about -15 to -20%, router about -10%.",
         "- **This VM's speed varies from host to host.** The bare backend read flat out reached 3,310 req/s in one "
-        "session and 2,323 in another; compare paths within one run, not across runs.",
+        "session and 2,323 in another; one Lookup on a bare grpc.aio server cost 0.38 ms of CPU in the run of "
+        "2026-11-21 18:40 and 0.67 ms in the one of 20:27 (an unrecorded span 6 µs against 18 µs), and old and "
+        "new code measured back to back right after that run were equally slow. Compare paths within one run, and runs by "
+        "the machine-speed units under *What bounds these numbers*, not by absolute figures.",
         "",
     ]
     lines += [
@@ -870,6 +873,13 @@ def render(results: dict[str, Any], plots: dict[str, str], bounds: str = "") -> 
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _bare_call_ms(results: dict[str, Any]) -> float | None:
+    """CPU of one unary call on a bare grpc.aio server, this run (the unit of machine speed)."""
+    ca = _section_ok(results, "cache")
+    bare = _find(ca["runs"], target="bare grpc.aio Lookup", level="idle") if ca else None
+    return _servers_ms(bare) if bare else None
+
+
 def bounds_md(results: dict[str, Any]) -> str:
     """What bounds the request path, computed from this run's CPU figures."""
     cores = results["machine"].get("logical_cpus")
@@ -895,6 +905,21 @@ def bounds_md(results: dict[str, Any]) -> str:
                 f"(~{cores * 1000 / servers:,.0f} req/s if the client ran elsewhere)"
                 + (f"; flat out it achieved {flat['achieved_rate']:,.0f} req/s." if flat else ".")
             )
+    unit = _bare_call_ms(results)
+    if ov and unit:
+        rows = []
+        for target in ("router", "gateway"):
+            r = _find(ov["runs"], target=target, level="100/s")
+            mesh = sum(_cpu_ms_per_req(r, p) or 0.0 for p in PROCS if p != "backend") if r else 0.0
+            if mesh:
+                rows.append(f"{target} path {mesh / unit:.1f}")
+        if rows:
+            lines.append(
+                f"- **In units of this machine's speed.** This VM's speed changes from run to run (section 7 and "
+                f"the bare server move with it), so compare runs by the mesh's server CPU per request at 100/s (the "
+                f"backend's left out) divided by the CPU of one Lookup on a bare grpc.aio server measured in the same run "
+                f"({ms(unit)} ms): {', '.join(rows)} bare calls' worth."
+            )
     rl = _section_ok(results, "relay")
     if rl:
         rr = [r for r in rl["runs"] if r["target"] == "router" and r.get("server_cpu_s_per_1k_tokens")]
@@ -916,11 +941,11 @@ def bounds_md(results: dict[str, Any]) -> str:
     ca = _section_ok(results, "cache")
     if ca:
         mine = _find(ca["runs"], target="gRPC Lookup", store="memory", level="idle")
-        bare = _find(ca["runs"], target="bare grpc.aio Lookup", level="idle")
-        if mine and bare and _servers_ms(mine) and _servers_ms(bare):
+        bare_ms = _bare_call_ms(results)
+        if mine and bare_ms and _servers_ms(mine):
             per_call = (
                 f" Measured: a cache Lookup (in-memory) costs the cache service {ms(_servers_ms(mine))} ms of CPU "
-                f"per call, the same RPC on a bare grpc.aio server {ms(_servers_ms(bare))} ms; the difference is "
+                f"per call, the same RPC on a bare grpc.aio server {ms(bare_ms)} ms; the difference is "
                 "switchboard's runtime around every call (interceptors for telemetry, metrics, the drain gate and "
                 "the error boundary) plus the service's own work."
             )
