@@ -250,7 +250,7 @@ class OpenAIRoutes:
                 if not mapper.finished or mapper.failed:
                     call.cancel()  # failed, or the client went away: stop upstream too
                 # A finished answer's call ends by itself (the router's OK follows its
-                # done event at once); cancelling it first made it a CANCELLED there.
+                # done event at once): a cancel would only race that status.
 
         headers = {
             "Cache-Control": "no-cache",

@@ -6,7 +6,8 @@ one more empty message for the terminating chunk, and watches for a client's
 disconnect from an anyio task group. On the gateway's hot path (an OpenAI
 stream is a handful of router events) those writes were most of the per-request
 cost: on loopback each write is a send() that runs the receiver's TCP path.
-Here each router event is one body message, the last one carries the end of
+Here each chunk the caller yields is one body message (the OpenAI route joins
+what one read of the router's stream brought), the last one carries the end of
 the body in the same write, and a disconnect is one waiting future whose
 callback stops the upstream call.
 """

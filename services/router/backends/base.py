@@ -68,9 +68,8 @@ def merge_text(chunks: list[Chunk]) -> list[Chunk]:
     many tokens (a fast backend, or a busy router reading late) goes on as one."""
     out: list[Chunk] = []
     for chunk in chunks:
-        prev = out[-1] if out else None
-        if (prev is not None and _text_only(prev) and _text_only(chunk)):
-            out[-1] = Chunk(text=prev.text + chunk.text, pieces=prev.pieces + chunk.pieces)
+        if out and _text_only(out[-1]) and _text_only(chunk):
+            out[-1] = Chunk(text=out[-1].text + chunk.text, pieces=out[-1].pieces + chunk.pieces)
         else:
             out.append(chunk)
     return out
@@ -349,8 +348,9 @@ class HttpBackend(ABC):
                 except Exception as exc:  # noqa: BLE001  (raised after the text before it in this read)
                     failure = exc
                 merged = merge_text(batch)
-                final = merged[-1:] if parser.done else []
-                for chunk in merged[: len(merged) - len(final)]:
+                # The final chunk waits for the body's end (below); the text before it does not.
+                ahead, final = (merged[:-1], merged[-1:]) if parser.done else (merged, [])
+                for chunk in ahead:
                     yield chunk
                     if chunk.text:
                         # The gap is measured from when the consumer asks for
