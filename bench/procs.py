@@ -93,6 +93,25 @@ class Proc:
             self.popen.wait(5)
 
 
+@contextlib.contextmanager
+def pinned_self(cpus: set[int]) -> Iterator[None]:
+    """Runs this process (every thread it has now; new ones inherit) on `cpus`,
+    then restores each thread's CPU set."""
+    tids = [int(t) for t in os.listdir("/proc/self/task")]
+    before: dict[int, set[int]] = {}
+    for tid in tids:
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            before[tid] = os.sched_getaffinity(tid)
+            os.sched_setaffinity(tid, cpus)
+    try:
+        yield
+    finally:
+        everything = set().union(*before.values()) if before else set(range(os.cpu_count() or 1))
+        for tid in [int(t) for t in os.listdir("/proc/self/task")]:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(tid, before.get(tid, everything))
+
+
 def _clean_env() -> dict[str, str]:
     """The parent's environment without any SWITCHBOARD_* / OTEL_* setting, so
     a developer's shell cannot change what is measured."""
@@ -132,23 +151,29 @@ class Mesh:
         env.update(extra or {})
         return env
 
-    def _spawn(self, name: str, args: list[str], port: int, env: Mapping[str, str]) -> Proc:
+    def _spawn(
+        self, name: str, args: list[str], port: int, env: Mapping[str, str], cpus: set[int] | None = None
+    ) -> Proc:
         log_path = self.workdir / f"{name}-{port}.log"
         log = log_path.open("wb")
+        # taskset pins before exec, so every thread the server starts inherits the CPU set.
+        pin = ["taskset", "-c", ",".join(map(str, sorted(cpus)))] if cpus else []
         popen = subprocess.Popen(  # noqa: S603  (our own interpreter and modules)
-            [sys.executable, *args], cwd=ROOT, env=dict(env), stdout=log, stderr=subprocess.STDOUT
+            [*pin, sys.executable, *args], cwd=ROOT, env=dict(env), stdout=log, stderr=subprocess.STDOUT
         )
         log.close()
         proc = Proc(name, port, popen, log_path)
         self.procs.append(proc)
         return proc
 
-    async def fake_backend(self, name: str, *, tokens: int, token_delay_s: float = 0.0) -> Proc:
+    async def fake_backend(
+        self, name: str, *, tokens: int, token_delay_s: float = 0.0, cpus: set[int] | None = None
+    ) -> Proc:
         port = free_port()
         args = ["-m", "switchboard.testing.fake_backend", "--port", str(port), "--tokens", str(tokens)]
         if token_delay_s:
             args += ["--token-delay", str(token_delay_s)]
-        proc = self._spawn(name, args, port, _clean_env())
+        proc = self._spawn(name, args, port, _clean_env(), cpus)
         await _wait_tcp(proc)
         return proc
 
@@ -177,11 +202,17 @@ class Mesh:
         path.write_text("\n".join(lines))
         return path
 
-    async def service(self, name: str, *, extra_env: Mapping[str, str] | None = None, timeout: float = 60.0) -> Proc:
-        """`python -m services.<module> --port N`, ready when it answers health (or /healthz)."""
+    async def service(
+        self, name: str, *, extra_env: Mapping[str, str] | None = None, timeout: float = 60.0,
+        replica: int = 0, cpus: set[int] | None = None,
+    ) -> Proc:
+        """`python -m services.<module> --port N`, ready when it answers health (or /healthz).
+        `replica` > 0 starts another process of the same service on a port of its own,
+        named `<name>-<replica>`; `cpus` pins it to those CPUs."""
         module = {"monitor": "health"}.get(name, name)
-        port = self.ports[name]
-        proc = self._spawn(name, ["-m", f"services.{module}", "--port", str(port)], port, self.env(extra_env))
+        port = self.ports[name] if replica == 0 else free_port()
+        label = name if replica == 0 else f"{name}-{replica}"
+        proc = self._spawn(label, ["-m", f"services.{module}", "--port", str(port)], port, self.env(extra_env), cpus)
         if name == "gateway":
             await _wait_http(proc, "/healthz", timeout)
         else:

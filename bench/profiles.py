@@ -21,6 +21,8 @@ class Profile:
     hold_token_delay_s: float  # slow backend for "memory per open stream"
     backend_counts: tuple[int, ...]
     backends_rate: float
+    replica_counts: tuple[int, ...]  # router processes behind one gateway
+    replicas_rate: float
     cache_rate: float
     recommend_rates: tuple[float, ...]
     recommend_under_load_rate: float
@@ -53,6 +55,8 @@ FULL = Profile(
     hold_token_delay_s=0.5,
     backend_counts=(1, 2, 4, 8, 16),
     backends_rate=50,
+    replica_counts=(1, 2),
+    replicas_rate=100,
     cache_rate=500,
     recommend_rates=(250, 500, 1000),
     recommend_under_load_rate=250,
@@ -82,6 +86,8 @@ QUICK = Profile(
     hold_token_delay_s=0.5,
     backend_counts=(1, 4),
     backends_rate=50,
+    replica_counts=(1, 2),
+    replicas_rate=100,
     cache_rate=500,
     recommend_rates=(500,),
     recommend_under_load_rate=250,
@@ -115,6 +121,8 @@ SMOKE = Profile(
     hold_token_delay_s=0.05,
     backend_counts=(1, 2),
     backends_rate=20,
+    replica_counts=(1, 2),
+    replicas_rate=20,
     cache_rate=20,
     recommend_rates=(20,),
     recommend_under_load_rate=20,

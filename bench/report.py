@@ -541,6 +541,69 @@ def backends_md(results: dict[str, Any], plots: dict[str, str]) -> str:
     return "\n".join(out) + "\n"
 
 
+def _router_ms(run: dict[str, Any]) -> float | None:
+    """CPU per request of every router process in the run (replicas are router-1, router-2…)."""
+    cpu = (run.get("usage") or {}).get("cpu_s") or {}
+    total = sum(v for k, v in cpu.items() if k == "router" or k.startswith("router-"))
+    return total / run["ok"] * 1000 if run.get("ok") else None
+
+
+def _router_shares(run: dict[str, Any]) -> str:
+    cpu = (run.get("usage") or {}).get("cpu_s") or {}
+    mine = {k: v for k, v in cpu.items() if k.startswith("router-")}
+    total = sum(mine.values())
+    return " / ".join(f"{v / total:.0%}" for _, v in sorted(mine.items())) if total > 0 else "–"
+
+
+def _pinned_ceiling(s: dict[str, Any]) -> tuple[float, float, float] | None:
+    """(req/s, cores the router used, router CPU ms per request) of the one-router-per-core run."""
+    d = s.get("pinned")
+    if not d or not d.get("ok") or not (d.get("usage") or {}).get("wall_s"):
+        return None
+    cores = (d["usage"]["cpu_s"].get("router-9") or 0.0) / d["usage"]["wall_s"]
+    return d["achieved_rate"], cores, _router_ms(d) or 0.0
+
+
+def replicas_md(results: dict[str, Any], plots: dict[str, str]) -> str:
+    out = ["### Against the number of router processes\n"]
+    out.append(
+        "N router replicas behind one gateway, whose channel to the router round-robins over them (the "
+        "`ipv4:a:port,b:port` form of `SWITCHBOARD_ROUTER_ADDRESS`); same fake backend, cache and learning as "
+        "section 1, gateway path. *share* is each replica's part of the routers' CPU (even = the calls were "
+        "spread evenly).\n"
+    )
+    s = results["sections"].get("replicas")
+    if s is None or not s.get("available"):
+        out.append(f"Not available: {(s or {}).get('reason', 'not run')}\n")
+        return "\n".join(out) + "\n"
+    rows = []
+    for r in s["runs"]:
+        rows.append([
+            r["replicas"], r["level"], num(r["achieved_rate"]), _errors(r),
+            ms(_lat(r, "latency_ms", "p50")), ms(_lat(r, "latency_ms", "p99")),
+            ms(_router_ms(r)), _router_shares(r), ms(_cpu_ms_per_req(r, "gateway")), r["client_status"],
+        ])
+    out.append(table(["routers", "load", "achieved req/s", "errors", "p50", "p99", "router CPU ms/req (all)",
+                      "share per replica", "gateway CPU ms/req", "client"], rows))
+    ceiling = _pinned_ceiling(s)
+    if ceiling:
+        rate, cores, cpu_ms = ceiling
+        d = s["pinned"]
+        bound = ("so the router was the limit: this is one router process's ceiling on one core"
+                 if cores >= 0.85 else
+                 "so the router was not the limit (the other CPU, shared by everything else, was): "
+                 "one router process's ceiling per core is at least this")
+        out.append(
+            f"\n**One router process on a CPU of its own** (CPU {d.get('router_cpu')}; the load generator, "
+            f"backend, cache and learning pinned to the other; PostgreSQL and Redis unpinned), gRPC Generate "
+            f"with {d['level'].split('=')[-1].rstrip(')')} workers: {num(rate)} req/s, p99 "
+            f"{ms(_lat(d, 'latency_ms', 'p99'))} ms, errors {_errors(d)}; the router used {cores:.2f} of its core "
+            f"at {ms(cpu_ms)} ms of CPU per request, {bound}.\n"
+        )
+    out.append(_notes(s))
+    return "\n".join(out) + "\n"
+
+
 # -- plots ------------------------------------------------------------------------------------
 
 
@@ -868,7 +931,7 @@ def render(results: dict[str, Any], plots: dict[str, str], bounds: str = "") -> 
         "machine makes tails (p99, max) noisier than medians.",
         "",
     ]
-    for render_section in (overhead_md, relay_md, cache_md, learning_md, briefs_md, backends_md, floors_md):
+    for render_section in (overhead_md, relay_md, cache_md, learning_md, briefs_md, backends_md, replicas_md, floors_md):
         lines.append(render_section(results, plots))
     return "\n".join(lines).rstrip() + "\n"
 
@@ -976,9 +1039,30 @@ def bounds_md(results: dict[str, Any]) -> str:
         "balancer, or several processes per host) multiply the request and token ceilings above until the "
         "backends, PostgreSQL (learning's writes) or Redis become the limit. On this 2-core machine the "
         "servers, PostgreSQL, Redis and the load generator all compete for the same two cores, so the "
-        "ceilings here are the whole mesh's on one small box."
+        "ceilings here are the whole mesh's on one small box." + _scaling_measured(results)
     )
     return "\n".join(lines) + "\n"
+
+
+def _scaling_measured(results: dict[str, Any]) -> str:
+    """What section 6's replica runs measured, for the Scaling bound."""
+    rp = _section_ok(results, "replicas")
+    if not rp:
+        return ""
+    text = ""
+    ceiling = _pinned_ceiling(rp)
+    if ceiling and ceiling[1] >= 0.85:
+        rate, cores, cpu_ms = ceiling
+        text += (f" Measured (section 6): one router process on a core of its own served {num(rate)} req/s "
+                 f"flat out with its core {cores:.0%} busy ({ms(cpu_ms)} ms of CPU per request), so each core "
+                 "given to another router process adds about that much routing capacity.")
+    fixed = {r["replicas"]: r for r in rp["runs"] if r["mode"] == "open"}
+    if 1 in fixed and 2 in fixed and _router_ms(fixed[1]) and _router_ms(fixed[2]):
+        text += (f" Two replicas behind the gateway split the calls {_router_shares(fixed[2])}, and the routers' "
+                 f"CPU per request at {fixed[1]['level']} was {ms(_router_ms(fixed[2]))} ms against "
+                 f"{ms(_router_ms(fixed[1]))} ms with one: each replica keeps its own learning draws and outcome "
+                 "batches, so at a low rate per replica it batches less.")
+    return text
 
 
 def _ratio(rl: dict[str, Any], baseline: bool = False) -> float:

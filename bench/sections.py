@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import sys
 import time
@@ -20,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import psutil
 
 from bench import floors as floor_ops
 from bench import targets as T
 from bench.http import HttpPool
 from bench.load import Call, RunResult, closed_loop, now, open_loop, settle, warm_up
-from bench.procs import ROOT, Mesh, Proc, StartFailed, log_count, log_problems, redis_cleanup
+from bench.procs import ROOT, Mesh, Proc, StartFailed, log_count, log_problems, pinned_self, redis_cleanup
 from bench.profiles import Profile
 from bench.spy import profile_during
 
@@ -785,6 +787,89 @@ async def backends(ctx: Ctx) -> dict[str, Any]:
     return out
 
 
+async def replicas(ctx: Ctx) -> dict[str, Any]:
+    """How the router scales with processes: N router replicas behind one
+    gateway (its channel round-robins over them) at a fixed rate and flat out;
+    and one router process given a CPU of its own while everything else shares
+    the other, which measures one process's ceiling per core."""
+    p = ctx.profile
+    out: dict[str, Any] = {"available": True, "runs": [], "notes": [], "pinned": None}
+    mesh = Mesh(ctx.workdir / "replicas")
+    mesh.database_url = ctx.database_url
+    try:
+        fb = await mesh.fake_backend("backend", tokens=p.request_tokens)
+        peers = [pr for svc in ("cache", "learning") if (pr := await _try_start(mesh, svc, out["notes"]))]
+        url = f"http://127.0.0.1:{fb.port}"
+        # As in section 1: two backends, so every request also gets its order from learning.
+        router_env = {"SWITCHBOARD_CONFIG": str(mesh.router_config([("fake-a", url), ("fake-b", url)]))}
+        for n in p.replica_counts:
+            routers = [await mesh.service("router", replica=i + 1, extra_env=router_env) for i in range(n)]
+            address = "ipv4:" + ",".join(r.address for r in routers)
+            gateway = await mesh.service("gateway", extra_env={"SWITCHBOARD_ROUTER_ADDRESS": address})
+            pool = HttpPool("127.0.0.1", gateway.port)
+            try:
+                call = T.gateway_chat(pool)
+                err = await warm_up(call, p.warmup)
+                if err:
+                    return _unavailable(f"gateway with {n} router replicas: {err}", notes=out["notes"])
+                procs = [fb, *peers, *routers, gateway]
+                for label, mode, v in (
+                    (f"{p.replicas_rate:g}/s", "open", p.replicas_rate),
+                    (f"max (C={p.closed_concurrency})", "closed", p.closed_concurrency),
+                ):
+                    ctx.log(f"  replicas: {n} router(s) at {label}")
+                    d = await _level(label, "gateway", call, procs, mode=mode, value=v, duration=p.run_s,
+                                     timeout=p.request_timeout_s)
+                    d["replicas"] = n
+                    out["runs"].append(d)
+                    await asyncio.sleep(0.3)
+            finally:
+                await pool.close()
+                for proc in (gateway, *routers):
+                    mesh.stop(proc)
+        out["pinned"] = await _pinned_router(ctx, mesh, router_env, [fb, *peers], out["notes"])
+    finally:
+        mesh.stop_all()
+    return out
+
+
+async def _pinned_router(
+    ctx: Ctx, mesh: Mesh, router_env: dict[str, str], others: list[Proc], notes: list[str]
+) -> dict[str, Any] | None:
+    """One router on CPU 1, and the load generator, backend, cache and learning on
+    CPU 0 (PostgreSQL and Redis stay unpinned), flat out over gRPC."""
+    if len(os.sched_getaffinity(0)) < 2:
+        notes.append("one router per core: not measured (fewer than 2 CPUs)")
+        return None
+    p = ctx.profile
+    cpus = sorted(os.sched_getaffinity(0))
+    mine, its = {cpus[0]}, {cpus[1]}
+    router = await mesh.service("router", replica=9, extra_env=router_env, cpus=its)
+    channels = T.Channels(router.address)
+    moved: list[tuple[psutil.Process, set[int]]] = []
+    try:
+        for proc in others:  # already running: move every thread
+            for thread in proc.ps.threads():
+                with contextlib.suppress(psutil.Error, OSError):
+                    t = psutil.Process(thread.id)
+                    moved.append((t, set(t.cpu_affinity())))
+                    t.cpu_affinity(list(mine))
+        with pinned_self(mine):
+            call = T.router_generate(channels)
+            await warm_up(call, p.warmup)
+            ctx.log(f"  replicas: one router pinned to CPU {cpus[1]}, flat out")
+            d = await _level(f"max (C={p.closed_concurrency})", "router", call, [router, *others], mode="closed",
+                             value=p.closed_concurrency, duration=p.run_s, timeout=p.request_timeout_s)
+        d["router_cpu"] = cpus[1]
+        return d
+    finally:
+        for t, before in moved:
+            with contextlib.suppress(psutil.Error, OSError):
+                t.cpu_affinity(list(before))
+        await channels.close()
+        mesh.stop(router)
+
+
 async def floors(ctx: Ctx) -> dict[str, Any]:
     """Single library operations on the request path, in the harness process (bench/floors.py)."""
     mesh = Mesh(ctx.workdir / "floors")
@@ -802,6 +887,7 @@ SECTIONS: dict[str, Section] = {
     "learning": learning,
     "briefs": briefs,
     "backends": backends,
+    "replicas": replicas,
     "floors": floors,
 }
 

@@ -4,6 +4,7 @@ that the report says what was and was not measured."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,24 @@ async def test_overhead_section_measures_every_path_and_renders(tmp_path: Path) 
     assert "Not available: router Generate not implemented" in text
     assert "## 4. Learning\n\nNot run in this invocation." in text
     assert all((tmp_path / p).exists() for p in plots.values())
+
+
+async def test_replicas_section_spreads_calls_over_routers_and_renders(tmp_path: Path) -> None:
+    ctx = Ctx(SMOKE, tmp_path / "work", tmp_path / "results", database_url=None, redis_url=None, log=lambda _: None)
+    section = await run_section("replicas", ctx)
+    assert section["available"], section.get("reason")
+    two = [r for r in section["runs"] if r["replicas"] == 2]
+    assert two and all(r["error_count"] == 0 for r in two)
+    flat_out = next(r for r in two if r["mode"] == "closed")
+    cpu = flat_out["usage"]["cpu_s"]  # the gateway's round robin kept both routers busy (idle costs ~nothing)
+    assert cpu["router-1"] > 0.2 * cpu["router-2"] and cpu["router-2"] > 0.2 * cpu["router-1"], cpu
+    pinned = section["pinned"]
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert pinned is not None and pinned["ok"] > 0 and pinned["router_cpu"] in os.sched_getaffinity(0)
+    results = {"machine": {"logical_cpus": 2}, "profile": SMOKE.__dict__, "sections": {"replicas": section}}
+    text = report.replicas_md(results, {})
+    assert "| 2 | 20/s |" in text
+    assert pinned is None or "**One router process on a CPU of its own**" in text
 
 
 async def test_floors_section_measures_each_library_operation_and_renders(tmp_path: Path, redis_url: str) -> None:
