@@ -52,13 +52,13 @@ async def _main(args: argparse.Namespace) -> None:
             for _ in range(args.repeat):
                 for load in args.loads.split(","):
                     for path in paths:
-                        call = m.calls[path]
+                        call, procs = m.calls[path], m.procs_for(path)
                         if load == "idle":
-                            r = await closed_loop(path, call, 1, args.seconds, procs=m.procs)
+                            r = await closed_loop(path, call, 1, args.seconds, procs=procs)
                         elif load.startswith("c"):
-                            r = await closed_loop(path, call, int(load[1:]), args.seconds, procs=m.procs)
+                            r = await closed_loop(path, call, int(load[1:]), args.seconds, procs=procs)
                         else:
-                            r = await open_loop(path, call, float(load), args.seconds, procs=m.procs)
+                            r = await open_loop(path, call, float(load), args.seconds, procs=procs)
                         print(_row(load, r), flush=True)
                         await settle(m.procs)
             if args.spy:
@@ -87,7 +87,7 @@ async def _spy(args: argparse.Namespace, m: Any) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--paths", default="direct,router,gateway", help="comma list of direct, router, gateway")
+    ap.add_argument("--paths", default="direct,router,gateway", help="comma list of direct, router, gateway, gateway+limit")
     ap.add_argument("--loads", default="idle,100", help="comma list: idle, a rate (open loop) or cN (N workers)")
     ap.add_argument("--seconds", type=float, default=6.0, help="per load level")
     ap.add_argument("--repeat", type=int, default=1, help="run every level this many times")

@@ -219,7 +219,10 @@ def overhead_md(results: dict[str, Any], plots: dict[str, str]) -> str:
         f"({results['profile']['request_tokens']} tokens) from the fake backend. *direct*: the client reads the "
         "backend's OpenAI-compatible SSE itself; *router*: `RouterService.Generate` over gRPC (two configured "
         "backends, both this fake, so every request also asks learning for an order); *gateway*: "
-        "`POST /v1/chat/completions` with `stream: true` on the gateway, which calls the router. Times in ms, "
+        "`POST /v1/chat/completions` with `stream: true` on the gateway, which calls the router; "
+        "*gateway+limit*: the same through a second gateway with its adaptive limit on "
+        "(`SWITCHBOARD_GATEWAY_ADAPTIVE_LIMIT=true`, opt-in; run at 250/s and above, where it can matter: its "
+        "503s are the excess it refused at once). Times in ms, "
         "measured by the client from the request's scheduled start; TTFT = time to first token."
     )
     for name, why in (s.get("unavailable") or {}).items():
@@ -832,8 +835,14 @@ def render(results: dict[str, Any], plots: dict[str, str], bounds: str = "") -> 
         "Retry-After instead of letting it time out (section 1, 1,000/s). What it does not fix: the requests it "
         "admits still wait seconds, because on this box the queue is mostly not in one service's event loop: "
         "the load generator falls behind its own schedule and the router's loop lag stays at 3–6 ms at 1,000/s "
-        "(scraped `switchboard_event_loop_lag_seconds`) while its callers wait, so the router never sheds. An "
-        "adaptive concurrency limit (latency-based, across hops) would be the next step.",
+        "(scraped `switchboard_event_loop_lag_seconds`) while its callers wait, so the router never sheds. "
+        "For that, the gateway now has an opt-in adaptive limit on chat completions in flight "
+        "(`SWITCHBOARD_GATEWAY_ADAPTIVE_LIMIT`, switchboard/runtime/adaptive_limit.py): AIMD on each request's "
+        "queueing delay, measured as the gateway's time minus the router's own `total_time` (so backend time "
+        "and answer length do not count), cut when the median of the last few exceeds 50 ms. Section 1's "
+        "*gateway+limit* rows show it: the excess is refused at once and admitted requests stay fast. It is off "
+        "by default because near capacity (250/s here) it also refuses about 1% that an unlimited gateway "
+        "serves, slowly; the router behind it has no such limit yet.",
         "- **Fixed: learning asked once per routed request.** Each routed request called learning's Recommend "
         "(a Thompson draw) on its path, and that call was most of learning's CPU per request. Recommend now "
         "returns several independent draws at once (`RecommendRequest.draws`), and the router keeps them per "

@@ -15,7 +15,7 @@ import time
 import traceback
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,16 @@ class OverheadMesh:
     procs: list[Proc]
     calls: dict[str, Call]
     router: T.Channels | None
+    path_procs: dict[str, list[Proc]] = field(default_factory=dict)
+
+    def procs_for(self, path: str) -> list[Proc]:
+        """The processes a path's runs measure (the limited gateway's runs: it, not the other)."""
+        return self.path_procs.get(path, self.procs)
+
+
+# Section 1's path through the gateway with SWITCHBOARD_GATEWAY_ADAPTIVE_LIMIT on; run
+# only where it can matter (offered loads of 250/s and more, and flat out).
+LIMITED = "gateway+limit"
 
 
 @contextlib.asynccontextmanager
@@ -144,11 +154,21 @@ async def overhead_mesh(
                 out["unavailable"]["gateway"] = f"gateway /v1/chat/completions failed: {exc}"[:300]
             else:
                 calls["gateway"] = call
+        # A second gateway with the adaptive limit on (opt-in), for the overloaded levels.
+        path_procs: dict[str, list[Proc]] = {}
+        limited = await _try_start(mesh, "gateway", out["notes"], replica=1,
+                                   extra_env={**env, "SWITCHBOARD_GATEWAY_ADAPTIVE_LIMIT": "true"})
+        if limited is not None:
+            limited.name = "gateway"  # its CPU goes in the gateway column of its own runs
+            lim_pool = HttpPool("127.0.0.1", limited.port)
+            closers.append(lim_pool.close)
+            calls[LIMITED] = T.gateway_chat(lim_pool)
+            path_procs[LIMITED] = [*(pr for pr in procs if pr.name != "gateway"), limited]
         for name, call in calls.items():
             err = await warm_up(call, p.warmup)
             if err:
                 out["notes"].append(f"warm-up of {name}: {err}")
-        yield OverheadMesh(procs, calls, router_channels)
+        yield OverheadMesh(procs, calls, router_channels, path_procs)
     finally:
         for close in closers:
             with contextlib.suppress(Exception):
@@ -167,8 +187,10 @@ async def overhead(ctx: Ctx) -> dict[str, Any]:
         levels += [(f"max (C={p.closed_concurrency})", "closed", p.closed_concurrency, p.run_s)]
         for label, mode, value, duration in levels:
             for name, call in m.calls.items():
+                if name == LIMITED and (label == "idle" or (mode == "open" and value < 250)):
+                    continue
                 ctx.log(f"  overhead: {name} at {label}")
-                out["runs"].append(await _level(label, name, call, m.procs, mode=mode, value=value,
+                out["runs"].append(await _level(label, name, call, m.procs_for(name), mode=mode, value=value,
                                                  duration=duration, timeout=p.request_timeout_s, router=m.router))
         out["processes"] = {pr.name: pr.pid for pr in m.procs}
         await _profile_if_missed(ctx, out, m.procs, m.calls)

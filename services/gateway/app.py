@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from services.gateway import openai_routes, routes
+from services.gateway.admission import GatewayLimit
 from services.gateway.docs import render_docs
 from services.gateway.limits import RateLimiter
 from services.gateway.openai_routes import OpenAIRoutes
@@ -29,12 +30,21 @@ from services.gateway.security import GatewayGuard, caller_of, error_for
 from services.gateway.settings import GatewaySettings
 from services.gateway.transcoding import mesh_routes
 from switchboard.clients.health import check
+from switchboard.runtime.adaptive_limit import AdaptiveLimit
 from switchboard.runtime.auth import ApiKeys, caller_metadata
 from switchboard.runtime.server import Runtime
 
 SETTINGS = GatewaySettings
 
 ROUTER_SERVICE = "switchboard.router.v1.RouterService"
+
+
+def _adaptive_limit(settings: GatewaySettings, runtime: Runtime) -> GatewayLimit | None:
+    if not settings.gateway_adaptive_limit:
+        return None
+    limit = AdaptiveLimit(minimum=settings.gateway_adaptive_limit_min, maximum=settings.gateway_adaptive_limit_max,
+                          target_delay_s=settings.gateway_adaptive_limit_target_s)
+    return GatewayLimit(limit, runtime.clock, runtime.metrics)
 
 
 @dataclass
@@ -69,6 +79,7 @@ class GatewayApp:
             stream_timeout_s=settings.gateway_stream_timeout_s,
             max_body_bytes=settings.gateway_max_body_bytes,
             models_cache_s=settings.gateway_models_cache_s,
+            limit=_adaptive_limit(settings, self.runtime),
         )
 
         async def openapi(_: Request) -> JSONResponse:

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.gateway import openai_compat
+from services.gateway.admission import Admission, GatewayLimit
 from services.gateway.errors import retry_headers
 from services.gateway.openai_compat import OpenAIError
 from services.gateway.rest import BodyTooLarge, read_json_body
@@ -103,8 +104,10 @@ class OpenAIRoutes:
         stream_timeout_s: float,
         max_body_bytes: int,
         models_cache_s: float,
+        limit: GatewayLimit | None = None,
     ) -> None:
         self._channels = channels
+        self._limit = limit
         self._clock = clock
         self._request_timeout_s = request_timeout_s
         self._stream_timeout_s = stream_timeout_s
@@ -164,6 +167,22 @@ class OpenAIRoutes:
         return JSONResponse({"object": "list", "data": data})
 
     async def chat_completions(self, request: Request) -> Response:
+        if self._limit is None:
+            return await self._chat_completions(request, None)
+        admission = self._limit.admit()
+        if admission is None:
+            # Before the body is read: a refusal must cost next to nothing.
+            return _error(OpenAIError(503, "the gateway is at its limit of requests in flight (overloaded); "
+                                           "retry shortly", code="server_overloaded"), {"Retry-After": "1"})
+        try:
+            return await self._chat_completions(request, admission)
+        finally:
+            # A stream keeps its permit until its router call ends (the call's done
+            # callback releases it too); release is idempotent.
+            if not admission.streaming:
+                admission.release()
+
+    async def _chat_completions(self, request: Request, admission: Admission | None) -> Response:
         try:
             body = await read_json_body(request, self._max_body_bytes)
         except BodyTooLarge:
@@ -188,23 +207,29 @@ class OpenAIRoutes:
             return _error(OpenAIError(400, f"the request cannot be encoded: {exc}", code="invalid_value"))
         created = int(self._clock.now().timestamp())
         if not parsed.stream:
-            return await self._complete(grpc_request, metadata, request_id, created)
-        return await self._stream(grpc_request, metadata, request_id, created, parsed.include_usage)
+            return await self._complete(grpc_request, metadata, request_id, created, admission)
+        return await self._stream(grpc_request, metadata, request_id, created, parsed.include_usage, admission)
 
     async def _complete(self, grpc_request: router_pb2.CompleteRequest, metadata: Metadata,
-                        request_id: str, created: int) -> Response:
+                        request_id: str, created: int, admission: Admission | None) -> Response:
         try:
             reply = await self._router.Complete(grpc_request, timeout=self._request_timeout_s,
                                                 metadata=tuple(metadata))
         except grpc.aio.AioRpcError as exc:
             return _rpc_error(exc)
+        if admission is not None:
+            admission.observe(reply.done)
         headers = _switchboard_headers(reply.request_id or request_id, reply.backend, reply.done.degraded)
         completion = openai_compat.completion_object(reply, f"chatcmpl-{request_id}", created)
         return JSONResponse(completion, headers=headers)
 
     async def _stream(self, grpc_request: router_pb2.GenerateRequest, metadata: Metadata,
-                      request_id: str, created: int, include_usage: bool) -> Response:
+                      request_id: str, created: int, include_usage: bool, admission: Admission | None) -> Response:
         call = self._router.Generate(grpc_request, timeout=self._stream_timeout_s, metadata=tuple(metadata))
+        if admission is not None:
+            # Held until the call ends however it ends (answered, failed, cancelled, deadline).
+            admission.streaming = True
+            call.add_done_callback(admission.release)
         # What comes before the first token decides the HTTP status: a failure
         # there is a real error response, not a 200 with an error inside. The
         # start event waits for the first token (or the end), so the 200's first
@@ -215,6 +240,9 @@ class OpenAIRoutes:
                 event = await call.read()
             except grpc.aio.AioRpcError as exc:
                 return _rpc_error(exc)
+            except BaseException:
+                call.cancel()  # e.g. this task cancelled: the router's work (and the permit) ends too
+                raise
             if event is grpc.aio.EOF:
                 status, body = openai_compat.status_error("UNAVAILABLE", "the router ended the stream without an answer")
                 return JSONResponse(body, status_code=status, headers=retry_headers("UNAVAILABLE"))
@@ -224,6 +252,8 @@ class OpenAIRoutes:
                 status, body = openai_compat.status_error(code, event.error.message)
                 return JSONResponse(body, status_code=status, headers=retry_headers(code))
             head.append(event)
+        if admission is not None and head[-1].WhichOneof("event") == "done":
+            admission.observe(head[-1].done)
         mapper = openai_compat.StreamMapper(f"chatcmpl-{request_id}", created, include_usage)
         start = next((e.start for e in head if e.WhichOneof("event") == "start"), router_pb2.StartEvent())
 
@@ -243,6 +273,8 @@ class OpenAIRoutes:
                     if event is grpc.aio.EOF:
                         text = _sse(mapper.truncated())
                         break
+                    if admission is not None and event.WhichOneof("event") == "done":
+                        admission.observe(event.done)
                 yield (text if mapper.failed else text + "data: [DONE]\n\n"), True
             except grpc.aio.AioRpcError as exc:
                 yield _sse(mapper.error(exc.code().name, exc.details() or exc.code().name)), True

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from switchboard.runtime.auth import ApiKeySettings
@@ -41,6 +41,28 @@ class GatewaySettings(MeshSettings, ApiKeySettings):
         default=10.0, ge=0, le=3600,
         description="How long the backend list (for /v1/models and model → backend pinning) is reused.",
     )
+
+    gateway_adaptive_limit: bool = Field(
+        default=False,
+        description="Learn a limit on chat completions in flight from their queueing delay and refuse the excess "
+                    "with 503 + Retry-After while overloaded, so admitted requests stay fast (off: admit all).",
+    )
+    gateway_adaptive_limit_target_s: float = Field(
+        default=0.05, gt=0, le=10,
+        description="Queueing delay (time outside the router's handler) above which the adaptive limit is cut.",
+    )
+    gateway_adaptive_limit_min: int = Field(
+        default=8, ge=1, le=1_000_000, description="The adaptive limit never goes below this many requests in flight."
+    )
+    gateway_adaptive_limit_max: int = Field(
+        default=1000, ge=1, le=1_000_000, description="The adaptive limit's starting and highest value."
+    )
+
+    @model_validator(mode="after")
+    def _limit_bounds(self) -> GatewaySettings:
+        if self.gateway_adaptive_limit_min > self.gateway_adaptive_limit_max:
+            raise ValueError("gateway_adaptive_limit_min must not exceed gateway_adaptive_limit_max")
+        return self
 
     @field_validator("gateway_cors_origins", mode="before")
     @classmethod

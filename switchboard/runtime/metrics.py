@@ -88,6 +88,8 @@ RPC_REQUESTS = "switchboard.rpc.server.requests"
 RPC_ERRORS = "switchboard.rpc.server.errors"
 RPC_ACTIVE = "switchboard.rpc.server.active_calls"
 EVENT_LOOP_LAG = "switchboard.event_loop.lag"
+GATEWAY_CONCURRENCY_LIMIT = "switchboard.gateway.concurrency_limit"
+GATEWAY_REFUSED = "switchboard.gateway.refused"
 
 # Domain instruments (see the table above).
 ROUTER_TOKENS = "switchboard.router.tokens"
@@ -333,6 +335,13 @@ class MeshMetrics:
             EVENT_LOOP_LAG, unit="s",
             description="How far behind the event loop runs (median of recent samples); above SWITCHBOARD_OVERLOAD_LOOP_LAG_S new calls are refused.",
         )
+        self._concurrency_limit = meter.create_gauge(
+            GATEWAY_CONCURRENCY_LIMIT, unit="{request}",
+            description="The gateway's adaptive limit on LLM requests in flight (SWITCHBOARD_GATEWAY_ADAPTIVE_LIMIT).",
+        )
+        self._refused = meter.create_counter(
+            GATEWAY_REFUSED, unit="{request}", description="LLM requests the gateway refused at its adaptive limit (503)."
+        )
 
     def tokens(self, count: int, *, backend: str, model: str = "", system: str = "", token_type: str = "output") -> None:
         """`count` tokens streamed (output) or sent (input) through `backend`."""
@@ -372,6 +381,12 @@ class MeshMetrics:
 
     def loop_lag(self, seconds: float) -> None:
         self._loop_lag.set(seconds)
+
+    def concurrency_limit(self, limit: int) -> None:
+        self._concurrency_limit.set(limit)
+
+    def refused(self, count: int = 1) -> None:
+        self._refused.add(count)
 
     def restart(self, *, service: str) -> None:
         self._restarts.add(1, {SERVICE: service})
