@@ -838,8 +838,8 @@ def render(results: dict[str, Any], plots: dict[str, str], bounds: str = "") -> 
         "(scraped `switchboard_event_loop_lag_seconds`) while its callers wait, so the router never sheds. "
         "For that, the gateway now has an opt-in adaptive limit on chat completions in flight "
         "(`SWITCHBOARD_GATEWAY_ADAPTIVE_LIMIT`, switchboard/runtime/adaptive_limit.py): AIMD on each request's "
-        "queueing delay, measured as the gateway's time minus the router's own `total_time` (so backend time "
-        "and answer length do not count), cut when the median of the last few exceeds 50 ms. Section 1's "
+        "queueing delay, measured as the gateway's time to the first token minus the router's own (so backend time "
+        "and answer length do not count), cut when the median of the last few exceeds 100 ms. Section 1's "
         "*gateway+limit* rows show it: the excess is refused at once and admitted requests stay fast. It is off "
         "by default because near capacity (250/s here) it also refuses about 1% that an unlimited gateway "
         "serves, slowly; the router behind it has no such limit yet.",

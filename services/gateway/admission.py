@@ -2,16 +2,19 @@
 SWITCHBOARD_GATEWAY_ADAPTIVE_LIMIT), around switchboard/runtime/adaptive_limit.py.
 
 Each admitted request measures its queueing delay: the gateway's time from
-admitting it to reading the router's DoneEvent, minus the router's own
-`total_time` for it. What is left is transport and waiting outside the
-router's handler, which grows when the machine is saturated and not when a
-backend is slow or an answer long. A request that ends without a DoneEvent
-(failed, cancelled) releases its permit without a measurement.
+calling the router to its first token (a stream) or its answer (a unary call),
+minus the router's own time for the same (DoneEvent.time_to_first_token /
+total_time, from its handler's start). What is left is transport and waiting
+outside the router's handler, which grows when the machine is saturated and
+not when a backend is slow, an answer long, a client slow to upload or to read.
+A request that ends without a DoneEvent (failed, cancelled) releases its permit
+without a measurement.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from switchboard.router.v1 import router_pb2
 from switchboard.runtime.adaptive_limit import AdaptiveLimit, Permit
@@ -28,24 +31,46 @@ class Admission:
     """One admitted request's permit; `release` is idempotent, so it can be
     tied to the router call's completion and to the route's own exit both."""
 
-    def __init__(self, owner: GatewayLimit, permit: Permit, started: float) -> None:
+    def __init__(self, owner: GatewayLimit, permit: Permit) -> None:
         self._owner = owner
         self._permit = permit
-        self._started = started
+        self._called_at: float | None = None
+        self._first_at: float | None = None
         self._delay_s: float | None = None
         self._released = False
         self.streaming = False  # a stream's permit is released when its router call ends
 
+    def calling(self) -> None:
+        """The router call starts now (after the body was read: a slow upload is not queueing)."""
+        self._called_at = self._owner.clock.monotonic()
+
+    def first_event(self) -> None:
+        """A stream's first token (or its end) has just been read, before anything
+        was written to the client: what comes later waits on the client too."""
+        self._first_at = self._owner.clock.monotonic()
+
     def observe(self, done: router_pb2.DoneEvent) -> None:
-        """The router's DoneEvent has just been read."""
-        if done.HasField("total_time"):
-            router_s = done.total_time.seconds + done.total_time.nanos / 1e9
-            self._delay_s = max(0.0, self._owner.clock.monotonic() - self._started - router_s)
+        """The router's DoneEvent has been read. A stream compares the times to
+        its first token (the router's from its handler's start); a unary call
+        the whole times."""
+        if self._called_at is None:
+            return
+        if self._first_at is not None and done.HasField("time_to_first_token"):
+            ours, theirs = self._first_at - self._called_at, _seconds(done.time_to_first_token)
+        elif done.HasField("total_time"):
+            ours, theirs = self._owner.clock.monotonic() - self._called_at, _seconds(done.total_time)
+        else:
+            return
+        self._delay_s = max(0.0, ours - theirs)
 
     def release(self, *_: object) -> None:
         if not self._released:
             self._released = True
             self._owner.release(self._permit, self._delay_s)
+
+
+def _seconds(d: Any) -> float:
+    return d.seconds + d.nanos / 1e9
 
 
 class GatewayLimit:
@@ -68,7 +93,7 @@ class GatewayLimit:
             self._metrics.refused()
             self._log_refusals()
             return None
-        return Admission(self, permit, self.clock.monotonic())
+        return Admission(self, permit)
 
     def release(self, permit: Permit, delay_s: float | None) -> None:
         before = int(self._limit.limit)

@@ -212,6 +212,8 @@ class OpenAIRoutes:
 
     async def _complete(self, grpc_request: router_pb2.CompleteRequest, metadata: Metadata,
                         request_id: str, created: int, admission: Admission | None) -> Response:
+        if admission is not None:
+            admission.calling()
         try:
             reply = await self._router.Complete(grpc_request, timeout=self._request_timeout_s,
                                                 metadata=tuple(metadata))
@@ -225,6 +227,8 @@ class OpenAIRoutes:
 
     async def _stream(self, grpc_request: router_pb2.GenerateRequest, metadata: Metadata,
                       request_id: str, created: int, include_usage: bool, admission: Admission | None) -> Response:
+        if admission is not None:
+            admission.calling()
         call = self._router.Generate(grpc_request, timeout=self._stream_timeout_s, metadata=tuple(metadata))
         if admission is not None:
             # Held until the call ends however it ends (answered, failed, cancelled, deadline).
@@ -252,8 +256,10 @@ class OpenAIRoutes:
                 status, body = openai_compat.status_error(code, event.error.message)
                 return JSONResponse(body, status_code=status, headers=retry_headers(code))
             head.append(event)
-        if admission is not None and head[-1].WhichOneof("event") == "done":
-            admission.observe(head[-1].done)
+        if admission is not None:
+            admission.first_event()
+            if head[-1].WhichOneof("event") == "done":
+                admission.observe(head[-1].done)
         mapper = openai_compat.StreamMapper(f"chatcmpl-{request_id}", created, include_usage)
         start = next((e.start for e in head if e.WhichOneof("event") == "start"), router_pb2.StartEvent())
 
@@ -279,6 +285,8 @@ class OpenAIRoutes:
             except grpc.aio.AioRpcError as exc:
                 yield _sse(mapper.error(exc.code().name, exc.details() or exc.code().name)), True
             finally:
+                if admission is not None:
+                    admission.release()  # now, not when the router's status follows
                 if not mapper.finished or mapper.failed:
                     call.cancel()  # failed, or the client went away: stop upstream too
                 # A finished answer's call ends by itself (the router's OK follows its

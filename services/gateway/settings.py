@@ -48,7 +48,7 @@ class GatewaySettings(MeshSettings, ApiKeySettings):
                     "with 503 + Retry-After while overloaded, so admitted requests stay fast (off: admit all).",
     )
     gateway_adaptive_limit_target_s: float = Field(
-        default=0.05, gt=0, le=10,
+        default=0.1, gt=0, le=10,
         description="Queueing delay (time outside the router's handler) above which the adaptive limit is cut.",
     )
     gateway_adaptive_limit_min: int = Field(

@@ -17,9 +17,10 @@ depends on the machine and the traffic, so it is learned:
   target/median (between a half and nine tenths of them). Then a new *epoch* begins: requests admitted before the cut
   no longer count, so one burst of slow answers is one decision (as TCP reacts
   once per window), and one slow outlier is never enough.
-- Every request of the current epoch that met the target raises the limit by
-  one, up to the maximum, so the limit recovers as fast as requests finish once
-  the queue is gone.
+- Every request of the current epoch that met the target while the limit was
+  in use (at least half of it in flight) raises the limit by one, up to the
+  maximum (as Netflix's AIMD limit): it recovers as fast as requests finish once
+  the queue is gone, and a quiet period cannot inflate it.
 
 No clock and no I/O: the owner calls `acquire` and `release` and reads the state.
 """
@@ -78,7 +79,7 @@ class AdaptiveLimit:
         if delay_s is None or permit.epoch != self.epoch:
             return  # admitted under a limit already changed: its delay is old news
         self._delays.append(delay_s)
-        if delay_s <= self.target_delay_s:
+        if delay_s <= self.target_delay_s and (self.in_flight + 1) * 2 >= self.limit:
             self.limit = min(float(self.maximum), self.limit + 1.0)
         if len(self._delays) <= WINDOW // 2:
             return
