@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from grpc._cython import cygrpc
 from opentelemetry import trace
 
 from switchboard.runtime.handlers import rewrap
@@ -26,7 +27,11 @@ from switchboard.runtime.status import InvalidArgument, abort_invalid
 
 log = logging.getLogger("switchboard.errors")
 
-_PASS_THROUGH: tuple[type[BaseException], ...] = (grpc.aio.AbortError, grpc.RpcError)
+# ExecuteBatchError: the caller left while a status or message was being sent
+# (e.g. an abort racing the caller's cancel): the call is over, nobody is left to
+# answer, and grpc's own server logs it at DEBUG. Treated as a bug here, it was
+# logged as one and answered with a second abort, which grpc refuses (UsageError).
+_PASS_THROUGH: tuple[type[BaseException], ...] = (grpc.aio.AbortError, grpc.RpcError, cygrpc.ExecuteBatchError)
 
 
 def _trace_id() -> str:

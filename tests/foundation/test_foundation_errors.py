@@ -4,6 +4,8 @@ INVALID_ARGUMENT with readable field violations for bad input."""
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import logging
 from collections.abc import AsyncIterator
 
@@ -124,3 +126,48 @@ async def test_unimplemented_stream_is_unimplemented(serve) -> None:
             pass
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert "Generate" in caught.value.details()
+
+
+class LateAborter(cache_pb2_grpc.CacheServiceServicer):
+    """Lookup refuses (UNAVAILABLE) at the moment its caller cancels: the abort
+    races the cancel, as a degraded service's refusal does under a caller's deadline."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.go = asyncio.Event()
+        self.abort_raised: collections.Counter[str] = collections.Counter()
+
+    async def Lookup(self, request, context):  # noqa: N802
+        self.entered.set()
+        await self.go.wait()
+        for _ in range(int(request.key)):
+            await asyncio.sleep(0)
+        try:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "not ready")
+        except BaseException as exc:
+            self.abort_raised[type(exc).__name__] += 1
+            raise
+
+
+async def test_an_abort_racing_the_callers_cancel_is_not_logged_as_a_bug(serve, caplog) -> None:
+    servicer = LateAborter()
+    app = GrpcApp(service_names=[CACHE], servicers=[(cache_pb2_grpc.add_CacheServiceServicer_to_server, servicer)])
+    running = await serve("cache", app=app)
+    stub = cache_pb2_grpc.CacheServiceStub(running.channel)
+    caplog.set_level(logging.DEBUG)
+    for i in range(200):
+        servicer.entered.clear()
+        servicer.go = asyncio.Event()
+        call = stub.Lookup(cache_pb2.LookupRequest(key=str(i % 4)))
+        await servicer.entered.wait()
+        for _ in range(i % 3):
+            await asyncio.sleep(0)
+        call.cancel()
+        servicer.go.set()
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(0.1)
+    # The race happened (the abort's send failed because the caller had left) ...
+    assert servicer.abort_raised["ExecuteBatchError"] > 0, servicer.abort_raised
+    # ... and nothing logged it as a bug, nor aborted a second time.
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []
