@@ -829,20 +829,21 @@ def render(results: dict[str, Any], plots: dict[str, str], bounds: str = "") -> 
         "CPU per request 4.8 → 3.2–4.1 ms (one at a time, learning and cache away); gateway path at 100/s "
         "17.3 → 12.3 ms p50 and 190 → 235 req/s flat out (httptools alone).",
         "- **Partly fixed: overload collapse.** Offered 5× what the mesh can serve (1,000/s through the gateway), "
-        "every request used to wait past the client's 10 s time-out (the previous run served 0/s). Every service "
+        "every request used to wait past the client's 10 s time-out (an earlier run served 0/s). Every service "
         "now refuses new calls at once while its event loop runs behind (`SWITCHBOARD_OVERLOAD_LOOP_LAG_S`, "
-        "0.1 s, median of the last 5 samples of a 50 ms timer): the gateway answers the excess with 503 + "
-        "Retry-After instead of letting it time out (section 1, 1,000/s). What it does not fix: the requests it "
-        "admits still wait seconds, because on this box the queue is mostly not in one service's event loop: "
-        "the load generator falls behind its own schedule and the router's loop lag stays at 3–6 ms at 1,000/s "
-        "(scraped `switchboard_event_loop_lag_seconds`) while its callers wait, so the router never sheds. "
-        "For that, the gateway now has an opt-in adaptive limit on chat completions in flight "
+        "0.1 s, median of the last 5 samples of a 50 ms timer), but on this box the queue is mostly not in one "
+        "service's event loop (the router's loop lag stays at 3–6 ms at 1,000/s while its callers wait), so the "
+        "requests the gateway admits still wait seconds (section 1, *gateway* at 500/s and 1,000/s). For that "
+        "the gateway now has an opt-in adaptive limit on chat completions in flight "
         "(`SWITCHBOARD_GATEWAY_ADAPTIVE_LIMIT`, switchboard/runtime/adaptive_limit.py): AIMD on each request's "
-        "queueing delay, measured as the gateway's time to the first token minus the router's own (so backend time "
-        "and answer length do not count), cut when the median of the last few exceeds 100 ms. Section 1's "
-        "*gateway+limit* rows show it: the excess is refused at once and admitted requests stay fast. It is off "
-        "by default because near capacity (250/s here) it also refuses about 1% that an unlimited gateway "
-        "serves, slowly; the router behind it has no such limit yet.",
+        "queueing delay, measured as the gateway's time to the first token minus the router's own time to first "
+        "token (so backend time, answer length and a slow client do not count), cut when the median of the last "
+        "few exceeds 100 ms. In the run of 22:44 (section 1, *gateway+limit* against *gateway*): at 500/s "
+        "offered p99 269 ms against 3,536 ms and 329 against 316 answers a second; at 1,000/s p99 345 ms against "
+        "7,486 ms and 410 against 371 a second; flat out (C=32) 437 against 394 a second with p99 126 against "
+        "312 ms. It is off by default because near capacity it also refuses requests an unlimited gateway "
+        "serves, slowly (250/s: 50 of about 2,000 refused, while p99 fell from 433 to 206 ms). The router has "
+        "no such limit yet.",
         "- **Fixed: learning asked once per routed request.** Each routed request called learning's Recommend "
         "(a Thompson draw) on its path, and that call was most of learning's CPU per request. Recommend now "
         "returns several independent draws at once (`RecommendRequest.draws`), and the router keeps them per "
@@ -883,9 +884,21 @@ def render(results: dict[str, Any], plots: dict[str, str], bounds: str = "") -> 
         "unchanged backend's, which absorbs the VM's drift): gateway about -15 to -20%, router about -10%.",
         "- **This VM's speed varies from host to host.** The bare backend read flat out reached 3,310 req/s in one "
         "session and 2,323 in another; one Lookup on a bare grpc.aio server cost 0.38 ms of CPU in the run of "
-        "2026-11-21 18:40 and 0.67 ms in the one of 20:27 (an unrecorded span 6 µs against 18 µs), and old and "
-        "new code measured back to back right after that run were equally slow. Compare paths within one run, and runs by "
-        "the machine-speed units under *What bounds these numbers*, not by absolute figures.",
+        "2026-11-21 18:40, 0.67 ms in the one of 20:27 (an unrecorded span 6 µs against 18 µs) and 0.34 ms in "
+        "the one of 22:44, and old and new code measured back to back right after the 20:27 run were equally "
+        "slow. Even the machine-speed units under *What bounds these numbers* are only good to about ±25% across "
+        "hosts: from the 20:27 run to the 22:44 one they moved from 9.2 to 10.3 (router path) and 12.8 to 16.4 "
+        "(gateway path) with no change to the default request path, and `bench.probe` alternating that run's "
+        "code (bd80855) with this one's, twice, measured the same CPU per request relative to the fake backend's "
+        "(router 4.6–5.3×, gateway 3.6–4.1× in both). Compare paths within one run, and changes back to back.",
+        "- **Fixed: an abort racing the caller's cancel was logged as a bug.** Section 6 (the replica runs) logged "
+        "learning's Recommend as an *unhandled error* and then grpc's *Unexpected [UsageError]*: a refusal "
+        "(`context.abort`, here UNAVAILABLE while learning was not ready) raced the router cancelling that call, "
+        "so sending the status failed with grpc's ExecuteBatchError, which the error boundary took for a bug, "
+        "logged with a traceback and answered with a second abort, which grpc refuses. Reproduced on a real "
+        "server (half of 300 aborts made right at a cancel fail that way); the boundary now lets it pass, as "
+        "grpc's own server does (the caller is gone), and a test races 200 aborts against cancels and finds no "
+        "ERROR line. These notes are from the run before the fix.",
         "",
     ]
     lines += [
