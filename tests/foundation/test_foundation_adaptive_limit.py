@@ -75,12 +75,18 @@ def test_a_mild_excess_cuts_by_a_tenth_and_the_floor_holds() -> None:
     assert lim.limit == 5
 
 
-def test_the_limit_recovers_once_requests_meet_the_target_again() -> None:
+def _cut_under_ten() -> AdaptiveLimit:
+    """A limit cut once, by ten requests in flight that queued ten times the target."""
     lim = _limit(minimum=2, maximum=100)
     permits = _admit(lim, 10)
     for p in permits[:WINDOW]:
         lim.release(p, TARGET * 10)
     lim.release(permits[-1], None)
+    return lim
+
+
+def test_the_limit_recovers_once_requests_meet_the_target_again() -> None:
+    lim = _cut_under_ten()
     low = lim.limit
     assert low < 10
     rounds = 0
@@ -93,11 +99,7 @@ def test_the_limit_recovers_once_requests_meet_the_target_again() -> None:
 
 
 def test_a_quiet_period_does_not_inflate_a_cut_limit() -> None:
-    lim = _limit(minimum=2, maximum=100)
-    permits = _admit(lim, 10)
-    for p in permits[:WINDOW]:
-        lim.release(p, TARGET * 10)
-    lim.release(permits[-1], None)
+    lim = _cut_under_ten()
     low = lim.limit
     for _ in range(200):  # one at a time: far under the limit, which says nothing about more
         (p,) = _admit(lim, 1)
