@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,22 +94,30 @@ class Proc:
 
 
 @contextlib.contextmanager
-def pinned_self(cpus: set[int]) -> Iterator[None]:
-    """Runs this process (every thread it has now; new ones inherit) on `cpus`,
-    then restores each thread's CPU set."""
-    tids = [int(t) for t in os.listdir("/proc/self/task")]
-    before: dict[int, set[int]] = {}
-    for tid in tids:
+def pinned(pids: Iterable[int], cpus: set[int]) -> Iterator[None]:
+    """Runs these running processes (every thread they have now; new ones
+    inherit) on `cpus`, then restores each thread's CPU set."""
+    pids = list(pids)
+    before: dict[tuple[int, int], set[int]] = {}
+    for pid, tid in _threads(pids):
         with contextlib.suppress(OSError):  # a thread that ended meanwhile
-            before[tid] = os.sched_getaffinity(tid)
+            before[pid, tid] = os.sched_getaffinity(tid)
             os.sched_setaffinity(tid, cpus)
     try:
         yield
     finally:
         everything = set().union(*before.values()) if before else set(range(os.cpu_count() or 1))
-        for tid in [int(t) for t in os.listdir("/proc/self/task")]:
+        for pid, tid in _threads(pids):
             with contextlib.suppress(OSError):
-                os.sched_setaffinity(tid, before.get(tid, everything))
+                os.sched_setaffinity(tid, before.get((pid, tid), everything))
+
+
+def _threads(pids: list[int]) -> list[tuple[int, int]]:
+    out = []
+    for pid in pids:
+        with contextlib.suppress(OSError):  # a process that ended meanwhile
+            out += [(pid, int(t)) for t in os.listdir(f"/proc/{pid}/task")]
+    return out
 
 
 def _clean_env() -> dict[str, str]:
@@ -166,14 +174,12 @@ class Mesh:
         self.procs.append(proc)
         return proc
 
-    async def fake_backend(
-        self, name: str, *, tokens: int, token_delay_s: float = 0.0, cpus: set[int] | None = None
-    ) -> Proc:
+    async def fake_backend(self, name: str, *, tokens: int, token_delay_s: float = 0.0) -> Proc:
         port = free_port()
         args = ["-m", "switchboard.testing.fake_backend", "--port", str(port), "--tokens", str(tokens)]
         if token_delay_s:
             args += ["--token-delay", str(token_delay_s)]
-        proc = self._spawn(name, args, port, _clean_env(), cpus)
+        proc = self._spawn(name, args, port, _clean_env())
         await _wait_tcp(proc)
         return proc
 

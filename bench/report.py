@@ -544,11 +544,15 @@ def backends_md(results: dict[str, Any], plots: dict[str, str]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _router_ms(run: dict[str, Any]) -> float | None:
-    """CPU per request of every router process in the run (replicas are router-1, router-2…)."""
+def _router_cpu_s(run: dict[str, Any]) -> float:
+    """CPU seconds of every router process in the run (replicas are router-1, router-2…)."""
     cpu = (run.get("usage") or {}).get("cpu_s") or {}
-    total = sum(v for k, v in cpu.items() if k == "router" or k.startswith("router-"))
-    return total / run["ok"] * 1000 if run.get("ok") else None
+    return sum(v for k, v in cpu.items() if k == "router" or k.startswith("router-"))
+
+
+def _router_ms(run: dict[str, Any]) -> float | None:
+    """CPU per request of every router process in the run."""
+    return _router_cpu_s(run) / run["ok"] * 1000 if run.get("ok") else None
 
 
 def _router_shares(run: dict[str, Any]) -> str:
@@ -563,7 +567,7 @@ def _pinned_ceiling(s: dict[str, Any]) -> tuple[float, float, float] | None:
     d = s.get("pinned")
     if not d or not d.get("ok") or not (d.get("usage") or {}).get("wall_s"):
         return None
-    cores = (d["usage"]["cpu_s"].get("router-9") or 0.0) / d["usage"]["wall_s"]
+    cores = _router_cpu_s(d) / d["usage"]["wall_s"]
     return d["achieved_rate"], cores, _router_ms(d) or 0.0
 
 

@@ -21,13 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import psutil
 
 from bench import floors as floor_ops
 from bench import targets as T
 from bench.http import HttpPool
 from bench.load import Call, RunResult, closed_loop, now, open_loop, settle, warm_up
-from bench.procs import ROOT, Mesh, Proc, StartFailed, log_count, log_problems, pinned_self, redis_cleanup
+from bench.procs import ROOT, Mesh, Proc, StartFailed, log_count, log_problems, pinned, redis_cleanup
 from bench.profiles import Profile
 from bench.spy import profile_during
 
@@ -866,17 +865,10 @@ async def _pinned_router(
     p = ctx.profile
     cpus = sorted(os.sched_getaffinity(0))
     mine, its = {cpus[0]}, {cpus[1]}
-    router = await mesh.service("router", replica=9, extra_env=router_env, cpus=its)
+    router = await mesh.service("router", replica=1, extra_env=router_env, cpus=its)
     channels = T.Channels(router.address)
-    moved: list[tuple[psutil.Process, set[int]]] = []
     try:
-        for proc in others:  # already running: move every thread
-            for thread in proc.ps.threads():
-                with contextlib.suppress(psutil.Error, OSError):
-                    t = psutil.Process(thread.id)
-                    moved.append((t, set(t.cpu_affinity())))
-                    t.cpu_affinity(list(mine))
-        with pinned_self(mine):
+        with pinned([os.getpid(), *(proc.pid for proc in others)], mine):
             call = T.router_generate(channels)
             await warm_up(call, p.warmup)
             ctx.log(f"  replicas: one router pinned to CPU {cpus[1]}, flat out")
@@ -885,9 +877,6 @@ async def _pinned_router(
         d["router_cpu"] = cpus[1]
         return d
     finally:
-        for t, before in moved:
-            with contextlib.suppress(psutil.Error, OSError):
-                t.cpu_affinity(list(before))
         await channels.close()
         mesh.stop(router)
 

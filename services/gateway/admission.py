@@ -14,7 +14,6 @@ without a measurement.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from switchboard.router.v1 import router_pb2
 from switchboard.runtime.adaptive_limit import AdaptiveLimit, Permit
@@ -56,9 +55,9 @@ class Admission:
         if self._called_at is None:
             return
         if self._first_at is not None and done.HasField("time_to_first_token"):
-            ours, theirs = self._first_at - self._called_at, _seconds(done.time_to_first_token)
+            ours, theirs = self._first_at - self._called_at, done.time_to_first_token.ToNanoseconds() / 1e9
         elif done.HasField("total_time"):
-            ours, theirs = self._owner.clock.monotonic() - self._called_at, _seconds(done.total_time)
+            ours, theirs = self._owner.clock.monotonic() - self._called_at, done.total_time.ToNanoseconds() / 1e9
         else:
             return
         self._delay_s = max(0.0, ours - theirs)
@@ -69,10 +68,6 @@ class Admission:
             self._owner.release(self._permit, self._delay_s)
 
 
-def _seconds(d: Any) -> float:
-    return d.seconds + d.nanos / 1e9
-
-
 class GatewayLimit:
     def __init__(self, limit: AdaptiveLimit, clock: Clock, metrics: MeshMetrics) -> None:
         self._limit = limit
@@ -81,10 +76,6 @@ class GatewayLimit:
         self._refused_logged = 0
         self._logged_at = float("-inf")
         self._metrics.concurrency_limit(int(limit.limit))
-
-    @property
-    def limit(self) -> AdaptiveLimit:
-        return self._limit
 
     def admit(self) -> Admission | None:
         """An admission, or None: refuse with 503 + Retry-After."""

@@ -10,13 +10,14 @@ depends on the machine and the traffic, so it is learned:
 - The signal is a delay the owner reports per finished request that grows
   with queueing and not with the work itself. For an LLM request the total
   time is mostly the backend's and varies a hundredfold with the answer, so
-  the gateway reports the time spent *outside* the router's handler (its own
-  total minus the router's): transport and queues only.
+  the gateway reports its time to the first token minus the router's own:
+  transport and queues only.
 - When the median delay of the last few requests exceeds the target, the limit
   is cut to the most requests in flight at once since the last cut, times
-  target/median (between a half and nine tenths of them). Then a new *epoch* begins: requests admitted before the cut
-  no longer count, so one burst of slow answers is one decision (as TCP reacts
-  once per window), and one slow outlier is never enough.
+  target/median (between a half and nine tenths of them). Then a new *epoch*
+  begins: requests admitted before the cut no longer count, so one burst of
+  slow answers is one decision (as TCP reacts once per window), and one slow
+  outlier is never enough.
 - Every request of the current epoch that met the target while the limit was
   in use (at least half of it in flight) raises the limit by one, up to the
   maximum (as Netflix's AIMD limit): it recovers as fast as requests finish once
@@ -59,13 +60,9 @@ class AdaptiveLimit:
         self._delays: deque[float] = deque(maxlen=WINDOW)
         self._peak = 0  # most requests in flight at once in the current epoch
 
-    @property
-    def saturated(self) -> bool:
-        return self.in_flight >= int(self.limit)
-
     def acquire(self) -> Permit | None:
         """A permit, or None when the limit is reached (refuse the request)."""
-        if self.saturated:
+        if self.in_flight >= int(self.limit):
             self.refused += 1
             return None
         self.in_flight += 1

@@ -40,6 +40,8 @@ service), never the names directly, so attributes stay consistent:
 | `switchboard.breaker.transitions`       | counter   | 1     | `breaker_state()`         | switchboard.breaker, switchboard.breaker.state (the new one) |
 | `switchboard.monitor.restarts`          | counter   | 1     | `restart()`               | switchboard.service (the one restarted) |
 | `switchboard.monitor.alerts`            | counter   | 1     | `alert()`                 | switchboard.alert.severity, switchboard.alert.kind |
+| `switchboard.gateway.concurrency_limit` | gauge     | request | `concurrency_limit()`   | (the adaptive limit on chat completions in flight, when on) |
+| `switchboard.gateway.refused`           | counter   | request | `refused()`             | (chat completions refused at that limit: 503) |
 
 Prometheus names: dots become underscores, the unit is appended (`_seconds`),
 counters end in `_total`; `target_info` carries the resource (service.name).
@@ -88,8 +90,6 @@ RPC_REQUESTS = "switchboard.rpc.server.requests"
 RPC_ERRORS = "switchboard.rpc.server.errors"
 RPC_ACTIVE = "switchboard.rpc.server.active_calls"
 EVENT_LOOP_LAG = "switchboard.event_loop.lag"
-GATEWAY_CONCURRENCY_LIMIT = "switchboard.gateway.concurrency_limit"
-GATEWAY_REFUSED = "switchboard.gateway.refused"
 
 # Domain instruments (see the table above).
 ROUTER_TOKENS = "switchboard.router.tokens"
@@ -103,6 +103,8 @@ BREAKER_STATE_GAUGE = "switchboard.breaker.state"
 BREAKER_TRANSITIONS = "switchboard.breaker.transitions"
 MONITOR_RESTARTS = "switchboard.monitor.restarts"
 MONITOR_ALERTS = "switchboard.monitor.alerts"
+GATEWAY_CONCURRENCY_LIMIT = "switchboard.gateway.concurrency_limit"
+GATEWAY_REFUSED = "switchboard.gateway.refused"
 
 # Metric attributes (span attributes come from telemetry.py).
 RPC_SYSTEM = "rpc.system"
