@@ -32,7 +32,7 @@ from services.router.validation import Limits
 from switchboard.router.v1 import router_pb2, router_pb2_grpc
 from switchboard.runtime.server import Runtime
 from switchboard.runtime.settings import SettingsError
-from switchboard.runtime.telemetry import http_client_trace_config
+from switchboard.runtime.telemetry import http_client_trace_config, records_spans
 
 SETTINGS = RouterSettings
 
@@ -138,16 +138,16 @@ class RouterApp:
     async def start(self) -> None:
         if self._http is None:
             s = self.settings
+            tracer, meter = self.runtime.tracer_provider, self.runtime.meter_provider
+            full_tracing = tracer is not None and (meter is not None or records_spans(tracer))
             self._http = make_http_client(
                 max_connections=s.router_max_connections,
                 max_keepalive_connections=min(s.router_max_keepalive_connections, s.router_max_connections),
                 pool_timeout_s=s.router_pool_wait_s,
-                # A CLIENT span per backend call, and `traceparent` to the backend.
-                trace_configs=(
-                    [http_client_trace_config(self.runtime.tracer_provider, self.runtime.meter_provider)]
-                    if self.runtime.tracer_provider is not None
-                    else []
-                ),
+                # A CLIENT span per backend call, and `traceparent` to the backend;
+                # only the `traceparent` when no span or metric would be recorded.
+                trace_configs=[http_client_trace_config(tracer, meter)] if full_tracing else [],
+                propagate_trace_context=tracer is not None and not full_tracing,
             )
         configs = self.configs
         if configs is None:

@@ -15,7 +15,6 @@ from typing import Any, Protocol
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -28,6 +27,7 @@ from switchboard.runtime.hygiene import RequestHygiene
 from switchboard.runtime.metrics import MeshMetrics, RpcMetrics
 from switchboard.runtime.overload import LagEstimate, LoopLagProbe
 from switchboard.runtime.settings import MeshSettings
+from switchboard.runtime.telemetry import server_interceptor
 
 log = logging.getLogger("switchboard.server")
 
@@ -126,12 +126,7 @@ class GrpcServer:
             ErrorBoundary(),
         ]
         if runtime.tracer_provider is not None:
-            # Not health: its Watch is written in the context.write style the aio
-            # interceptor cannot wrap, and probes every second are noise in traces.
-            tracing = aio_server_interceptor(
-                tracer_provider=runtime.tracer_provider, filter_=filters.negate(filters.health_check())
-            )
-            chain.insert(0, tracing)
+            chain.insert(0, server_interceptor(runtime.tracer_provider))
         settings = runtime.settings
         self._server = grpc.aio.server(
             interceptors=chain,

@@ -60,10 +60,17 @@ async def test_no_service_exports_or_mentions_telemetry_without_an_endpoint(tmp_
         for name in ("cache", "learning", "router", "monitor", "briefs", "gateway"):
             started.append(await start_process(name, ports[name], env, tmp_path))
         gateway = started[-1]
+        caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
         async with httpx.AsyncClient(base_url=f"http://{gateway.address}", timeout=30) as http:
             chat = await http.post("/v1/chat/completions", json={
-                "model": "auto", "stream": True, "temperature": 0, "messages": [{"role": "user", "content": "hello"}]})
+                "model": "auto", "stream": True, "temperature": 0, "messages": [{"role": "user", "content": "hello"}]},
+                headers={"traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01"})
             assert chat.status_code == 200, chat.text
+            # Nothing recorded, yet the caller's trace reached the backend, passed on
+            # by the gateway and the router (not sampled: nobody records it).
+            (asked,) = [r for r in fake.requests if r.path.endswith("/chat/completions")]
+            assert asked.headers["traceparent"].startswith(f"00-{caller_trace}-")
+            assert asked.headers["traceparent"].endswith("-00")
             assert (await http.get("/v1/monitor/status")).status_code == 200
             brief = await http.post("/v1/briefs/owners/o/briefs:generate", json={"kind": "BRIEF_KIND_EVENING"})
             assert brief.status_code == 200, brief.text
@@ -73,6 +80,8 @@ async def test_no_service_exports_or_mentions_telemetry_without_an_endpoint(tmp_
     for running in started:
         # Each served calls, with ids in its lines …
         assert any(len(line.get("trace_id", "")) == 32 for line in running.log_lines()), running.name
+        if running.name in ("gateway", "router"):  # … the caller's, on the chat request's path
+            assert any(line.get("trace_id") == caller_trace for line in running.log_lines()), running.name
         # … and never says a word about exporting them, not even at shutdown.
         stderr = running.stderr().lower()
         for word in TELEMETRY_WORDS:

@@ -153,6 +153,79 @@ async def test_trace_context_flows_through_a_server_stream_into_the_calls_it_mak
         assert by_id[server.parent.span_id].kind is SpanKind.CLIENT
 
 
+async def test_without_recorded_spans_the_trace_context_still_crosses_every_hop(tmp_path: Path) -> None:
+    """No exporter (every span dropped): the lean interceptors stand in for
+    OpenTelemetry's, and each hop still continues the caller's trace id, has a
+    span id of its own for its logs, and passes both on — unary and streamed."""
+    from switchboard.runtime.trace_context import TraceContextServer  # noqa: PLC0415
+
+    quiet = t.build_tracer_provider("obs", env={})
+    assert not t.records_spans(quiet) and isinstance(t.server_interceptor(quiet), TraceContextServer)
+    assert t.records_spans(TracerProvider()) and not isinstance(t.server_interceptor(TracerProvider()), TraceContextServer)
+    settings = MeshSettings(data_dir=tmp_path, shutdown_grace_s=1.0)
+    seen: list[tuple[str, trace.SpanContext, str]] = []  # (where, current span, traceparent received)
+
+    def received(context: grpc.aio.ServicerContext) -> str:
+        return dict(context.invocation_metadata() or ()).get("traceparent", "")
+
+    async def ping(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        seen.append(("echo", trace.get_current_span().get_span_context(), received(context)))
+        return request
+
+    def register_echo(_: Any, server: grpc.aio.Server) -> None:
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            "obs.Echo", {"Ping": grpc.unary_unary_rpc_method_handler(ping)}),))
+
+    echo = await start_service("cache", Runtime(settings, tracer_provider=quiet),
+                               GrpcApp(["obs.Echo"], [(register_echo, None)]))
+    peers = PeerChannels(settings, quiet)
+    echo_channel = grpc.aio.insecure_channel(echo.address, interceptors=peers.interceptors())
+
+    async def unary(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        seen.append(("relay", trace.get_current_span().get_span_context(), received(context)))
+        return await echo_channel.unary_unary("/obs.Echo/Ping")(request)
+
+    async def stream(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+        seen.append(("relay", trace.get_current_span().get_span_context(), received(context)))
+        for i in range(2):
+            yield await echo_channel.unary_unary("/obs.Echo/Ping")(bytes([i]))
+
+    def register_relay(_: Any, server: grpc.aio.Server) -> None:
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("obs.Relay", {
+            "Unary": grpc.unary_unary_rpc_method_handler(unary),
+            "Stream": grpc.unary_stream_rpc_method_handler(stream),
+        }),))
+
+    relay = await start_service("router", Runtime(settings, tracer_provider=quiet),
+                                GrpcApp(["obs.Relay"], [(register_relay, None)]))
+    caller = grpc.aio.insecure_channel(relay.address)  # a foreign client: traceparent by hand
+    incoming = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    try:
+        await caller.unary_unary("/obs.Relay/Unary")(b"x", metadata=(("traceparent", incoming),))
+        assert [r async for r in caller.unary_stream("/obs.Relay/Stream")(b"", metadata=(("traceparent", incoming),))]
+        await caller.unary_unary("/obs.Relay/Unary")(b"y")  # no context sent: a new trace, still with ids
+    finally:
+        await caller.close()
+        await echo_channel.close()
+        await relay.stop()
+        await echo.stop()
+
+    assert [w for w, _, _ in seen] == ["relay", "echo", "relay", "echo", "echo", "relay", "echo"]
+    caller_trace = int("0af7651916cd43dd8448eb211c80319c", 16)
+    calls = [seen[0:2], seen[2:5], seen[5:7]]
+    for (_, relay_span, got), *echoes in calls[:2]:
+        assert relay_span.is_valid and relay_span.trace_id == caller_trace and got == incoming
+        assert relay_span.span_id != int("b7ad6b7169203331", 16)  # a span id of its own
+        for _, echo_span, passed in echoes:
+            # The relay passed on the caller's trace with its own span as the parent, not sampled.
+            assert passed == f"00-{caller_trace:032x}-{relay_span.span_id:016x}-00"
+            assert echo_span.trace_id == caller_trace and echo_span.span_id not in (relay_span.span_id, 0)
+    (_, fresh, got), (_, echo_span, passed) = calls[2]
+    assert got == "" and fresh.is_valid and fresh.trace_id != caller_trace
+    assert echo_span.trace_id == fresh.trace_id and passed.split("-")[2] == f"{fresh.span_id:016x}"
+    assert not any(s.is_remote or s.trace_flags.sampled for _, s, _ in seen)
+
+
 # --- background work linked to requests -------------------------------------------------------
 
 
@@ -289,3 +362,40 @@ async def test_each_http_request_logs_one_debug_line_inside_its_span(
     for line, span in zip(lines, served, strict=True):
         assert line["span_id"] == format(span.context.span_id, "016x")
         assert line["trace_id"] == format(span.context.trace_id, "032x")
+
+
+async def test_without_recorded_spans_an_http_request_continues_the_callers_trace() -> None:
+    """No exporter and no meter provider: the lean ASGI wrapper stands in for
+    OpenTelemetry's middleware; each request still runs in a span of its own in
+    the caller's trace (a new trace without one), and its log line says so."""
+    from switchboard.runtime.trace_context import TraceContextAsgi  # noqa: PLC0415
+
+    current: list[trace.SpanContext] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        current.append(trace.get_current_span().get_span_context())
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    wrapped = t.wrap_asgi(app, t.build_tracer_provider("obs", env={}), excluded=("/healthz",))
+    assert isinstance(wrapped, TraceContextAsgi)
+    logger = logging.getLogger("switchboard.http")
+    handler, level = FormattedLines(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    incoming = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=wrapped), base_url="http://gw") as client:
+            assert (await client.get("/v1/models", headers={"traceparent": incoming})).status_code == 200
+            assert (await client.get("/v1/models")).status_code == 200
+            assert (await client.get("/healthz", headers={"traceparent": incoming})).status_code == 200
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    continued, fresh, probe = current
+    assert continued.trace_id == int("0af7651916cd43dd8448eb211c80319c", 16)
+    assert continued.span_id not in (0, int("b7ad6b7169203331", 16)) and not continued.is_remote
+    assert fresh.is_valid and fresh.trace_id != continued.trace_id
+    assert not probe.is_valid  # /healthz: outside any span, and not logged
+    assert [(x["path"], x["trace_id"], x["span_id"]) for x in handler.lines] == [
+        ("/v1/models", format(c.trace_id, "032x"), format(c.span_id, "016x")) for c in (continued, fresh)]

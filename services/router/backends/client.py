@@ -26,6 +26,7 @@ from typing import Any, Self
 
 import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError
+from opentelemetry.propagate import inject
 from yarl import URL
 
 
@@ -50,8 +51,12 @@ class BackendClient:
         pool_timeout_s: float,
         trust_env: bool,
         trace_configs: Iterable[aiohttp.TraceConfig] = (),
+        propagate_trace_context: bool = False,
     ) -> None:
         self.pool_timeout_s = pool_timeout_s
+        # Without trace configs (no span recorded, no metric), `traceparent` is
+        # added here: aiohttp's tracing signals cost ~5% of the router's CPU.
+        self._propagate = propagate_trace_context
         self._proxies = urllib.request.getproxies_environment() if trust_env else {}
         self._proxy_of: dict[tuple[str, str, int | None], str | None] = {}
         self._slots = asyncio.Semaphore(max_connections)
@@ -83,6 +88,9 @@ class BackendClient:
         Raises PoolExhausted, aiohttp.ClientError or OSError."""
         await self._take_slot()
         try:
+            if self._propagate:
+                headers = dict(headers)
+                inject(headers)
             data = None
             if json_body is not None:
                 # Compact UTF-8 JSON, as httpx sent it (aiohttp's default is ASCII with spaces).

@@ -29,6 +29,7 @@ def make_http_client(
     pool_timeout_s: float = 5.0,
     trust_env: bool = True,
     trace_configs: Iterable[aiohttp.TraceConfig] = (),
+    propagate_trace_context: bool = False,
 ) -> BackendClient:
     """One pooled client for every backend: HTTP/1.1 keep-alive, bounded pool.
     Every open stream holds one connection, so `max_connections` bounds the
@@ -43,6 +44,7 @@ def make_http_client(
         pool_timeout_s=pool_timeout_s,
         trust_env=trust_env,
         trace_configs=trace_configs,
+        propagate_trace_context=propagate_trace_context,
     )
 
 
