@@ -10,7 +10,10 @@ is a handful of these, and what they cost is the libraries', not the mesh's.
 - one OpenTelemetry span, recorded and exported vs not recorded (what
   switchboard does when no exporter is configured);
 - one redis-py asyncio round trip (PING) and one cache lookup on the Redis
-  store (the Lua script a cache hit runs).
+  store (the Lua script a cache hit runs);
+- one unary gRPC call's client CPU with no interceptor, with OpenTelemetry's
+  client interceptors when the span is not recorded, and with switchboard's
+  trace-context interceptor (what a service uses when nothing is exported).
 """
 
 from __future__ import annotations
@@ -114,6 +117,43 @@ async def spans(repeat: int) -> list[dict[str, Any]]:
     return out
 
 
+async def grpc_client_tracing(mesh: Mesh, repeat: int) -> list[dict[str, Any]]:
+    import grpc  # noqa: PLC0415
+    from opentelemetry.instrumentation.grpc import aio_client_interceptors  # noqa: PLC0415
+
+    from switchboard.cache.v1 import cache_pb2, cache_pb2_grpc  # noqa: PLC0415
+    from switchboard.runtime import telemetry  # noqa: PLC0415
+    from switchboard.runtime.trace_context import trace_context_client  # noqa: PLC0415
+
+    base = await mesh.baseline("floor-grpc", tokens=1)
+    quiet = telemetry.build_tracer_provider("bench", env={})  # no endpoint: nothing recorded
+    variants: list[tuple[str, list[Any], str]] = [
+        ("no interceptor", [], "the floor"),
+        ("OpenTelemetry's client interceptors, span not recorded", aio_client_interceptors(tracer_provider=quiet),
+         "what every peer call paid without an exporter before 2026-11-22"),
+        ("switchboard's trace-context interceptor", trace_context_client(),
+         "what a peer call pays without an exporter (switchboard/runtime/trace_context.py)"),
+    ]
+    out = []
+    try:
+        for label, chain, note in variants:
+            channel = grpc.aio.insecure_channel(base.address, interceptors=chain)
+            try:
+                await T.cache_store(channel, "floor", b"x" * 64)
+                stub, request = cache_pb2_grpc.CacheServiceStub(channel), cache_pb2.LookupRequest(key="floor")
+
+                async def lookup(stub: Any = stub, request: Any = request) -> None:
+                    await stub.Lookup(request, timeout=5.0)
+
+                out.append(_item(f"gRPC client: one unary call (cache Lookup on a bare grpc.aio server), {label}",
+                                 "tracing", await cpu_per_op(lookup, repeat=repeat * 4, warmup=200), note))
+            finally:
+                await channel.close()
+    finally:
+        mesh.stop(base)
+    return out
+
+
 async def redis_ops(redis_url: str, repeat: int) -> list[dict[str, Any]]:
     from services.cache.model import EntryMeta, StoredEntry  # noqa: PLC0415
     from services.cache.store_redis import RedisStore, connect  # noqa: PLC0415
@@ -139,6 +179,7 @@ async def redis_ops(redis_url: str, repeat: int) -> list[dict[str, Any]]:
 async def measure(mesh: Mesh, *, tokens: int, repeat: int, redis_url: str | None) -> dict[str, Any]:
     items = await http_clients(mesh, tokens, repeat)
     items += await spans(repeat * 10)
+    items += await grpc_client_tracing(mesh, repeat)
     notes = []
     if redis_url:
         items += await redis_ops(redis_url, repeat)

@@ -15,12 +15,12 @@ BENCHMARKS.md; this VM's speed varies, so compare runs made back to back.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from bench import load
 from bench.load import RunResult, closed_loop, open_loop, settle
 from bench.procs import fresh_database
 from bench.profiles import PROFILES
@@ -97,7 +97,7 @@ def main() -> None:
     ap.add_argument("--spy-dir", default="/tmp/spy")
     ap.add_argument("--spy-rate", type=int, default=200)
     ap.add_argument("--native", action="store_true", help="py-spy --native (C frames too)")
-    asyncio.run(_main(ap.parse_args()))
+    load.run(_main(ap.parse_args()))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ git-ignored), bench/plots/*.png and BENCHMARKS.md."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import json
 import os
@@ -16,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import load, report
 from bench.machine import describe
 from bench.procs import ROOT, fresh_database, redis_available, redis_server_url
 from bench.profiles import PROFILES, Profile
@@ -101,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown sections: {', '.join(unknown)}")
     workdir = Path(tempfile.mkdtemp(prefix="switchboard-bench-"))
     try:
-        results = asyncio.run(run(profile, sections, results_dir=args.results, workdir=workdir))
+        results = load.run(run(profile, sections, results_dir=args.results, workdir=workdir))
     finally:
         if args.keep_logs:
             _log(f"server logs kept in {workdir}")
