@@ -22,7 +22,7 @@ from typing import Any
 
 import grpc
 
-from switchboard.runtime.handlers import rewrap
+from switchboard.runtime.handlers import RewrapMemo, rewrap
 from switchboard.runtime.overload import LagEstimate
 
 # Health keeps answering (NOT_SERVING) during the drain and is not waited for:
@@ -37,6 +37,7 @@ class AdmissionGate(grpc.aio.ServerInterceptor):
         self._idle = asyncio.Event()
         self._idle.set()
         self._draining = False
+        self._wrapped = RewrapMemo()
 
     @property
     def in_flight(self) -> int:
@@ -99,4 +100,5 @@ class AdmissionGate(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or handler_call_details.method.startswith(_HEALTH_PREFIX):
             return handler
-        return rewrap(handler, self._gate_unary, self._gate_stream)
+        return self._wrapped.get(handler_call_details.method, handler,
+                                 lambda: rewrap(handler, self._gate_unary, self._gate_stream))

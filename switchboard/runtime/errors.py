@@ -22,7 +22,7 @@ import grpc
 from grpc._cython import cygrpc
 from opentelemetry import trace
 
-from switchboard.runtime.handlers import rewrap
+from switchboard.runtime.handlers import RewrapMemo, rewrap
 from switchboard.runtime.status import InvalidArgument, abort_invalid
 
 log = logging.getLogger("switchboard.errors")
@@ -74,6 +74,9 @@ def _guard_stream(method: str, behavior: Callable[..., AsyncIterator[Any]]) -> C
 
 
 class ErrorBoundary(grpc.aio.ServerInterceptor):
+    def __init__(self) -> None:
+        self._wrapped = RewrapMemo()
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -83,4 +86,6 @@ class ErrorBoundary(grpc.aio.ServerInterceptor):
         if handler is None:
             return handler
         method = handler_call_details.method
-        return rewrap(handler, lambda b: _guard_unary(method, b), lambda b: _guard_stream(method, b))
+        return self._wrapped.get(
+            method, handler, lambda: rewrap(handler, lambda b: _guard_unary(method, b), lambda b: _guard_stream(method, b))
+        )

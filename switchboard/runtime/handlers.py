@@ -39,3 +39,26 @@ def rewrap(
     if handler.unary_stream:
         return grpc.unary_stream_rpc_method_handler(wrap_stream(handler.unary_stream), **kwargs)
     return grpc.stream_stream_rpc_method_handler(wrap_stream(handler.stream_stream), **kwargs)
+
+
+class RewrapMemo:
+    """One interceptor's wrapped handlers, kept per method.
+
+    grpc.aio asks every server interceptor again on every call, and a fresh
+    `rewrap` builds new closures and a new handler tuple each time. When the
+    wrappers depend only on the method and the handler below (no per-call
+    state captured), the result is the same every time: build it once. The
+    handler below is checked by identity, so a changed chain is rewrapped."""
+
+    def __init__(self) -> None:
+        self._memo: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    def get(
+        self, method: str, handler: grpc.RpcMethodHandler, build: Callable[[], grpc.RpcMethodHandler]
+    ) -> grpc.RpcMethodHandler:
+        kept = self._memo.get(method)
+        if kept is not None and kept[0] is handler:
+            return kept[1]
+        wrapped = build()
+        self._memo[method] = (handler, wrapped)
+        return wrapped

@@ -18,7 +18,7 @@ import grpc
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from switchboard.runtime.handlers import rewrap
+from switchboard.runtime.handlers import RewrapMemo, rewrap
 from switchboard.runtime.status import FieldViolation, abort_invalid
 
 # google.protobuf.Timestamp: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
@@ -71,6 +71,9 @@ class RequestHygiene(grpc.aio.ServerInterceptor):
     """Rejects unary and server-streaming requests carrying never-valid values.
     (Client-streamed messages are validated by their service per message.)"""
 
+    def __init__(self) -> None:
+        self._wrapped = RewrapMemo()
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -79,24 +82,25 @@ class RequestHygiene(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or handler.request_streaming:
             return handler
+        return self._wrapped.get(handler_call_details.method, handler, lambda: rewrap(handler, _unary, _stream))
 
-        def unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-            async def checked(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                found = list(violations(request)) if isinstance(request, Message) else []
-                if found:
-                    await abort_invalid(context, found)
-                return await behavior(request, context)
 
-            return checked
+def _unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    async def checked(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        found = list(violations(request)) if isinstance(request, Message) else []
+        if found:
+            await abort_invalid(context, found)
+        return await behavior(request, context)
 
-        def stream(behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
-            async def checked(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                found = list(violations(request)) if isinstance(request, Message) else []
-                if found:
-                    await abort_invalid(context, found)
-                async for response in behavior(request, context):
-                    yield response
+    return checked
 
-            return checked
 
-        return rewrap(handler, unary, stream)
+def _stream(behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+    async def checked(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        found = list(violations(request)) if isinstance(request, Message) else []
+        if found:
+            await abort_invalid(context, found)
+        async for response in behavior(request, context):
+            yield response
+
+    return checked

@@ -66,7 +66,7 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 
 from switchboard import __version__
-from switchboard.runtime.handlers import rewrap
+from switchboard.runtime.handlers import RewrapMemo, rewrap
 from switchboard.runtime.telemetry import (
     BACKEND,
     BREAKER,
@@ -229,6 +229,7 @@ class RpcMetrics(grpc.aio.ServerInterceptor):
             RPC_ERRORS, unit="{call}", description="RPCs that ended with a status other than OK, by code."
         )
         self._active = meter.create_up_down_counter(RPC_ACTIVE, unit="{call}", description="RPCs in flight.")
+        self._wrapped = RewrapMemo()
 
     def _begin(self, attrs: dict[str, str]) -> float:
         self._requests.add(1, attrs)
@@ -263,6 +264,9 @@ class RpcMetrics(grpc.aio.ServerInterceptor):
         full = handler_call_details.method
         if handler is None or full.startswith(_UNTRACKED_PREFIXES):
             return handler
+        return self._wrapped.get(full, handler, lambda: self._wrap(full, handler))
+
+    def _wrap(self, full: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         service, method = _split_method(full)
         attrs = {RPC_SYSTEM: "grpc", RPC_SERVICE: service, RPC_METHOD: method}
 

@@ -23,7 +23,7 @@ from opentelemetry import trace
 from opentelemetry.propagate import extract, get_global_textmap, inject
 from opentelemetry.trace import SpanKind
 
-from switchboard.runtime.handlers import Stream, Unary, rewrap
+from switchboard.runtime.handlers import RewrapMemo, Stream, Unary, rewrap
 
 # The scope OpenTelemetry's own gRPC instrumentation uses, so spans look the same either way.
 _SCOPE = "opentelemetry.instrumentation.grpc"
@@ -36,6 +36,7 @@ class TraceContextServer(grpc.aio.ServerInterceptor):
     def __init__(self, tracer_provider: Any, untraced: Iterable[str] = ()) -> None:
         self._tracer = trace.get_tracer(_SCOPE, None, tracer_provider)
         self._untraced = frozenset(untraced)
+        self._wrapped = RewrapMemo()
 
     async def intercept_service(
         self,
@@ -46,7 +47,9 @@ class TraceContextServer(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         if handler is None or method in self._untraced:
             return handler
-        return rewrap(handler, lambda b: self._unary(method, b), lambda b: self._stream(method, b))
+        return self._wrapped.get(
+            method, handler, lambda: rewrap(handler, lambda b: self._unary(method, b), lambda b: self._stream(method, b))
+        )
 
     def _unary(self, method: str, behavior: Unary) -> Unary:
         tracer = self._tracer
