@@ -23,11 +23,8 @@ from typing import Any
 import grpc
 
 from switchboard.runtime.handlers import RewrapMemo, rewrap
+from switchboard.runtime.health import HEALTH_PREFIX
 from switchboard.runtime.overload import LagEstimate
-
-# Health keeps answering (NOT_SERVING) during the drain and is not waited for:
-# its Watch streams end on their own once shutdown begins.
-_HEALTH_PREFIX = "/grpc.health.v1.Health/"
 
 
 class AdmissionGate(grpc.aio.ServerInterceptor):
@@ -98,7 +95,9 @@ class AdmissionGate(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        if handler is None or handler_call_details.method.startswith(_HEALTH_PREFIX):
+        # Health keeps answering (NOT_SERVING) during the drain and is not waited for:
+        # its Watch streams end on their own once shutdown begins.
+        if handler is None or handler_call_details.method.startswith(HEALTH_PREFIX):
             return handler
         return self._wrapped.get(handler_call_details.method, handler,
                                  lambda: rewrap(handler, self._gate_unary, self._gate_stream))

@@ -36,14 +36,16 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from switchboard.runtime.tenant import TENANT_METADATA
-from switchboard.runtime.handlers import rewrap
+from switchboard.runtime.call_details import per_call_shape, with_metadata
+from switchboard.runtime.handlers import RewrapMemo, rewrap
+from switchboard.runtime.health import HEALTH_PREFIX
 from switchboard.runtime.settings import ENV_PREFIX, MeshSettings
 
 AUTHORIZATION_METADATA = "authorization"
 
 # Probes and tooling keep working without a key (monitor, grpcurl describe).
 EXEMPT_PREFIXES = (
-    "/grpc.health.v1.Health/",
+    HEALTH_PREFIX,
     "/grpc.reflection.v1alpha.ServerReflection/",
     "/grpc.reflection.v1.ServerReflection/",
 )
@@ -232,10 +234,11 @@ class ApiKeyInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, keys: ApiKeys) -> None:
         self._keys = keys
+        self._wrapped = RewrapMemo()
 
-    def _caller(self, details: grpc.HandlerCallDetails) -> Caller | None:
+    def _caller(self, metadata: Iterable[tuple[str, Any]] | None) -> Caller | None:
         header = None
-        for key, value in details.invocation_metadata or ():
+        for key, value in metadata or ():
             if key == AUTHORIZATION_METADATA:
                 header = value if isinstance(value, str) else None
         return self._keys.authenticate(bearer_token(header))
@@ -249,46 +252,49 @@ class ApiKeyInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         if handler is None or method.startswith(EXEMPT_PREFIXES):
             return handler
-        caller = self._caller(handler_call_details)
-        wrapped = rewrap(handler, lambda b: _unary(b, caller), lambda b: _stream(b, caller))
-        if wrapped is handler and caller is None:
+        # The key is read in the wrapper, per call, so the wrapped handler is the
+        # same for every call of a method and the interceptors outside keep theirs.
+        wrapped = self._wrapped.get(method, handler, lambda: rewrap(handler, self._unary, self._stream))
+        if wrapped is handler and self._caller(handler_call_details.invocation_metadata) is None:
             # A context.write-style stream cannot be wrapped (see handlers.py):
             # without a key it is refused outright. The mesh has none (servers
             # stream with async generators), so the tenant override always applies.
             return _refusing_handler(handler)
         return wrapped
 
-
-def _unary(behavior: Callable[..., Awaitable[Any]], caller: Caller | None) -> Callable[..., Awaitable[Any]]:
-    async def authenticated(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def _admit(self, context: grpc.aio.ServicerContext) -> Caller:
+        """The call's caller, or the call is refused (UNAUTHENTICATED)."""
+        caller = self._caller(context.invocation_metadata())
         if caller is None:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, _UNAUTHENTICATED)
         assert caller is not None
-        token = _current_caller.set(caller)
-        try:
-            return await behavior(request, _AuthenticatedContext(context, caller))
-        finally:
-            _current_caller.reset(token)
+        return caller
 
-    return authenticated
-
-
-def _stream(behavior: Callable[..., AsyncIterator[Any]], caller: Caller | None) -> Callable[..., AsyncIterator[Any]]:
-    async def authenticated(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        if caller is None:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, _UNAUTHENTICATED)
-        assert caller is not None
-        token = _current_caller.set(caller)
-        try:
-            async for response in behavior(request, _AuthenticatedContext(context, caller)):
-                yield response
-        finally:
-            # A generator closed from elsewhere (garbage collection) runs this in
-            # another context, where the reset does not apply and is not needed.
-            with contextlib.suppress(ValueError):
+    def _unary(self, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def authenticated(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            caller = await self._admit(context)
+            token = _current_caller.set(caller)
+            try:
+                return await behavior(request, _AuthenticatedContext(context, caller))
+            finally:
                 _current_caller.reset(token)
 
-    return authenticated
+        return authenticated
+
+    def _stream(self, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+        async def authenticated(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            caller = await self._admit(context)
+            token = _current_caller.set(caller)
+            try:
+                async for response in behavior(request, _AuthenticatedContext(context, caller)):
+                    yield response
+            finally:
+                # A generator closed from elsewhere (garbage collection) runs this in
+                # another context, where the reset does not apply and is not needed.
+                with contextlib.suppress(ValueError):
+                    _current_caller.reset(token)
+
+        return authenticated
 
 
 def _refusing_handler(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
@@ -309,42 +315,21 @@ def auth_interceptors(settings: object) -> list[grpc.aio.ServerInterceptor]:
     return [ApiKeyInterceptor(keys)] if keys.enabled else []
 
 
-class PeerAuth(
-    grpc.aio.UnaryUnaryClientInterceptor,
-    grpc.aio.UnaryStreamClientInterceptor,
-    grpc.aio.StreamUnaryClientInterceptor,
-    grpc.aio.StreamStreamClientInterceptor,
-):
+class PeerAuth:
     """Puts a key on calls to peers that carry none: the key of the call being
     served, else the mesh key (background work), else nothing."""
 
     def __init__(self, mesh_caller: Caller | None) -> None:
         self._mesh_caller = mesh_caller
 
-    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+    def details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         metadata = details.metadata
         if metadata is not None and AUTHORIZATION_METADATA in metadata:
             return details  # the caller (the gateway) set it explicitly
         caller = current_caller() or self._mesh_caller
         if caller is None:
             return details
-        pairs: Iterable[tuple[str, Any]] = tuple(metadata) if metadata is not None else ()
-        merged = grpc.aio.Metadata(*[(k, v) for k, v in pairs if k != TENANT_METADATA], *caller_metadata(caller))
-        return details._replace(metadata=merged)  # type: ignore[attr-defined]
-
-    async def intercept_unary_unary(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
-        return await continuation(self._details(details), request)
-
-    async def intercept_unary_stream(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
-        return await continuation(self._details(details), request)
-
-    async def intercept_stream_unary(self, continuation: Callable[..., Any], details: Any, request_iterator: Any) -> Any:
-        return await continuation(self._details(details), request_iterator)
-
-    async def intercept_stream_stream(
-        self, continuation: Callable[..., Any], details: Any, request_iterator: Any
-    ) -> Any:
-        return await continuation(self._details(details), request_iterator)
+        return with_metadata(details, caller_metadata(caller), drop={TENANT_METADATA})
 
 
 def peer_auth_interceptors(settings: object) -> Sequence[grpc.aio.ClientInterceptor]:
@@ -357,4 +342,5 @@ def peer_auth_interceptors(settings: object) -> Sequence[grpc.aio.ClientIntercep
     if key_settings.mesh_api_key is not None:
         mesh_key = key_settings.mesh_api_key.get_secret_value()
         mesh_caller = Caller(mesh_key, table[mesh_key])
-    return [PeerAuth(mesh_caller)]
+    # One interceptor per call shape: streams to peers (the router's health watch) need the key too.
+    return per_call_shape(PeerAuth(mesh_caller).details)

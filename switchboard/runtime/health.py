@@ -15,6 +15,10 @@ import grpc
 from grpc_health.v1 import health_pb2
 from grpc_health.v1.health import aio as health_aio
 
+# Every grpc.health.v1 method's name starts with this: probes, left out of
+# admission, metrics, tracing and the key check.
+HEALTH_PREFIX = "/grpc.health.v1.Health/"
+
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 

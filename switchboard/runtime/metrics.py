@@ -67,6 +67,7 @@ from opentelemetry.sdk.resources import Resource
 
 from switchboard import __version__
 from switchboard.runtime.handlers import RewrapMemo, rewrap
+from switchboard.runtime.health import HEALTH_PREFIX
 from switchboard.runtime.telemetry import (
     BACKEND,
     BREAKER,
@@ -124,7 +125,7 @@ LATENCY_BUCKETS_S = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
 )
 
-_UNTRACKED_PREFIXES = ("/grpc.health.v1.Health/",)
+_UNTRACKED_PREFIXES = (HEALTH_PREFIX,)
 
 
 # --- export -------------------------------------------------------------------------

@@ -6,9 +6,12 @@ are recorded and exported only when the standard `OTEL_EXPORTER_OTLP_ENDPOINT`
 (or the traces-only variant) is set; otherwise nothing is exported and nothing
 is said about it, and spans are not even recorded: a recorded span costs
 ~0.1 ms of CPU (attributes, events, the span object), and a routed request
-makes about ten of them across the mesh, for nobody to read. So tracing is
-configured per mesh, not per service: a service without an endpoint passes its
-"not sampled" decision on to the peers it calls.
+makes about ten of them across the mesh, for nobody to read. Nor is
+OpenTelemetry's gRPC, ASGI and aiohttp instrumentation installed then: the
+lean interceptors of `trace_context` carry the context instead (`server_interceptor`,
+`client_interceptors`, `wrap_asgi`). So tracing is configured per mesh, not per
+service: a service without an endpoint passes its "not sampled" decision on to
+the peers it calls.
 `OTEL_TRACES_EXPORTER=none` or `OTEL_SDK_DISABLED=true` turn export off even
 with an endpoint. `OTEL_EXPORTER_OTLP_PROTOCOL` (or `…_TRACES_PROTOCOL`) picks
 the transport: `grpc` (the default; Jaeger and the OpenTelemetry collector take
@@ -21,8 +24,8 @@ The resource's `service.name` is `switchboard-<svc>`, unless
 `service.version` is switchboard's; every other `OTEL_RESOURCE_ATTRIBUTES`
 entry is added.
 
-What is traced, once `instrument_libraries` has run in a service process:
-gRPC server and client calls (the bootstrap's and `PeerChannels`' interceptors;
+What is traced when spans are recorded (an exporter is configured), once
+`instrument_libraries` has run in a service process: gRPC server and client calls (the bootstrap's and `PeerChannels`' interceptors;
 health is left out), HTTP client calls through httpx (monitor probes, briefs
 delivery) and the router's backend calls through aiohttp (`http_client_trace_config`;
 the W3C `traceparent` header goes with them), Redis commands, SQL statements on engines
@@ -65,6 +68,9 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Decision, ParentBased, 
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 
 from switchboard import __version__
+from switchboard.runtime.call_details import with_metadata
+from switchboard.runtime.health import HEALTH_PREFIX
+from switchboard.runtime.trace_context import GRPC_SCOPE, TraceContextAsgi, TraceContextServer, trace_context_client
 
 
 TRACER_NAME = "switchboard"
@@ -217,11 +223,6 @@ def build_tracer_provider(
 _GRPC_STATUS_CODE = "rpc.grpc.status_code"
 
 
-class _MetadataSetter:
-    def set(self, carrier: Any, key: str, value: str) -> None:
-        carrier[key] = value
-
-
 class TracedUnaryStream(grpc.aio.UnaryStreamClientInterceptor):
     """The CLIENT span of a server-streaming call, ended when the call ends.
 
@@ -234,7 +235,7 @@ class TracedUnaryStream(grpc.aio.UnaryStreamClientInterceptor):
     A cancelled call is not an error (the caller chose to stop)."""
 
     def __init__(self, tracer_provider: Any = None) -> None:
-        self._tracer = trace.get_tracer("opentelemetry.instrumentation.grpc", None, tracer_provider)
+        self._tracer = trace.get_tracer(GRPC_SCOPE, None, tracer_provider)
         self._finishing: set[asyncio.Task[None]] = set()
 
     async def intercept_unary_stream(
@@ -248,9 +249,9 @@ class TracedUnaryStream(grpc.aio.UnaryStreamClientInterceptor):
             kind=SpanKind.CLIENT,
             attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": name},
         )
-        metadata = grpc.aio.Metadata(*tuple(client_call_details.metadata or ()))
-        inject(metadata, context=trace.set_span_in_context(span), setter=_MetadataSetter())
-        details = client_call_details._replace(metadata=metadata)  # type: ignore[attr-defined]
+        carrier: dict[str, str] = {}
+        inject(carrier, context=trace.set_span_in_context(span))
+        details = with_metadata(client_call_details, carrier.items())
         try:
             call = await continuation(details, request)
         except BaseException as exc:
@@ -285,11 +286,10 @@ def _end_with(span: trace.Span, code: Any, details: str) -> None:
 
 
 def records_spans(tracer_provider: Any) -> bool:
-    """False for a provider that drops every span (no exporter: ALWAYS_OFF)."""
+    """False for a provider built to drop every span (`build_tracer_provider`
+    without an exporter: the ALWAYS_OFF sampler). Any other provider, even one
+    whose sampler happens to drop everything, counts as recording."""
     return getattr(tracer_provider, "sampler", None) is not ALWAYS_OFF
-
-
-_HEALTH_METHODS = ("/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch")
 
 
 def server_interceptor(tracer_provider: Any) -> grpc.aio.ServerInterceptor:
@@ -299,9 +299,7 @@ def server_interceptor(tracer_provider: Any) -> grpc.aio.ServerInterceptor:
     context.write style the aio interceptor cannot wrap, and probes every
     second are noise in traces."""
     if not records_spans(tracer_provider):
-        from switchboard.runtime.trace_context import TraceContextServer  # noqa: PLC0415
-
-        return TraceContextServer(tracer_provider, untraced=_HEALTH_METHODS)
+        return TraceContextServer(tracer_provider, untraced=(HEALTH_PREFIX,))
     from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters  # noqa: PLC0415
 
     return aio_server_interceptor(tracer_provider=tracer_provider, filter_=filters.negate(filters.health_check()))
@@ -312,8 +310,6 @@ def client_interceptors(tracer_provider: Any) -> list[grpc.aio.ClientInterceptor
     calls and client streams, `TracedUnaryStream` for server streams; when
     spans are not recorded, only the trace context is passed on."""
     if not records_spans(tracer_provider):
-        from switchboard.runtime.trace_context import trace_context_client  # noqa: PLC0415
-
         return trace_context_client()
     from opentelemetry.instrumentation.grpc import aio_client_interceptors  # noqa: PLC0415
 
@@ -396,8 +392,6 @@ def wrap_asgi(app: Any, tracer_provider: Any, meter_provider: Any = None, exclud
     a fraction of the cost."""
     excluded = tuple(excluded)
     if meter_provider is None and not records_spans(tracer_provider):
-        from switchboard.runtime.trace_context import TraceContextAsgi  # noqa: PLC0415
-
         return TraceContextAsgi(AccessLog(app, excluded), tracer_provider, excluded)
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware  # noqa: PLC0415
 

@@ -1,5 +1,5 @@
-"""The interceptors' handler wrapping: the four call shapes, and the per-method
-memo that spares grpc.aio's per-call interceptor pass a rebuild."""
+"""The per-method memo of the interceptors' wrapped handlers, which spares
+grpc.aio's pass through every interceptor on every call a rebuild."""
 
 from __future__ import annotations
 

@@ -229,13 +229,19 @@ async def test_background_calls_use_the_mesh_key(keyed_mesh: dict[str, Any], tmp
     request = cache_pb2.LookupRequest(key="k")
     no_mesh_key = PeerChannels(keyed_mesh["peer_settings"])
     with_mesh_key = PeerChannels(KeyedSettings(data_dir=tmp_path, api_keys=KEYS, mesh_api_key="mesh-key",
-                                               cache_address=keyed_mesh["cache_address"]))
+                                               cache_address=keyed_mesh["cache_address"],
+                                               router_address=keyed_mesh["router_address"]))
     try:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await cache_pb2_grpc.CacheServiceStub(no_mesh_key.channel("cache")).Lookup(request)
         assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
         await cache_pb2_grpc.CacheServiceStub(with_mesh_key.channel("cache")).Lookup(request)
         assert keyed_mesh["cache"].tenants == ["mesh"]
+        # A server stream too (the router's health watch is one): every call shape carries the key.
+        stream = router_pb2_grpc.RouterServiceStub(with_mesh_key.channel("router")).Generate(
+            router_pb2.GenerateRequest(prompt="x"), timeout=5)
+        assert [e.WhichOneof("event") async for e in stream] == ["start", "token", "done"]
+        assert keyed_mesh["router"].tenants[-1] == "mesh"
     finally:
         await no_mesh_key.close()
         await with_mesh_key.close()

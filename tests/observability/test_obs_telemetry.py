@@ -168,8 +168,11 @@ async def test_without_recorded_spans_the_trace_context_still_crosses_every_hop(
     def received(context: grpc.aio.ServicerContext) -> str:
         return dict(context.invocation_metadata() or ()).get("traceparent", "")
 
+    baggage: list[str] = []
+
     async def ping(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         seen.append(("echo", trace.get_current_span().get_span_context(), received(context)))
+        baggage.append(dict(context.invocation_metadata() or ()).get("baggage", ""))
         return request
 
     def register_echo(_: Any, server: grpc.aio.Server) -> None:
@@ -201,7 +204,7 @@ async def test_without_recorded_spans_the_trace_context_still_crosses_every_hop(
     caller = grpc.aio.insecure_channel(relay.address)  # a foreign client: traceparent by hand
     incoming = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     try:
-        await caller.unary_unary("/obs.Relay/Unary")(b"x", metadata=(("traceparent", incoming),))
+        await caller.unary_unary("/obs.Relay/Unary")(b"x", metadata=(("traceparent", incoming), ("baggage", "k=v")))
         assert [r async for r in caller.unary_stream("/obs.Relay/Stream")(b"", metadata=(("traceparent", incoming),))]
         await caller.unary_unary("/obs.Relay/Unary")(b"y")  # no context sent: a new trace, still with ids
     finally:
@@ -224,6 +227,7 @@ async def test_without_recorded_spans_the_trace_context_still_crosses_every_hop(
     assert got == "" and fresh.is_valid and fresh.trace_id != caller_trace
     assert echo_span.trace_id == fresh.trace_id and passed.split("-")[2] == f"{fresh.span_id:016x}"
     assert not any(s.is_remote or s.trace_flags.sampled for _, s, _ in seen)
+    assert baggage == ["k=v", "", "", ""]  # baggage goes on with the context it came in, and only there
 
 
 # --- background work linked to requests -------------------------------------------------------
