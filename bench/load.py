@@ -30,17 +30,20 @@ from bench.procs import Proc
 
 now = time.perf_counter
 _T = TypeVar("_T")
+_FD_SETSIZE = 1024
 
 
 class PreciseEpollSelector(selectors.EpollSelector):
-    """epoll's time-out counts whole milliseconds (asyncio rounds up), so on the
-    default loop a timer fires up to 1 ms late (~0.6 ms at the median here), and
-    an open-loop request, timed from its schedule, is billed for the load
-    generator's own lateness. select() on the epoll descriptor waits to the
-    microsecond; epoll is then read without waiting."""
+    """epoll's time-out counts whole milliseconds (the selectors module rounds
+    up), so on asyncio's default loop a timer fires up to ~1 ms late (~0.6 ms at
+    the median here), and an open-loop request, timed from its schedule, is
+    billed for the load generator's own lateness. select() on the epoll
+    descriptor takes a time-out in microseconds (the kernel's timer slack, ~50 µs,
+    remains); epoll is then read without waiting. select() cannot watch a
+    descriptor numbered FD_SETSIZE (1024) or above: then it waits as epoll does."""
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        if timeout is not None and timeout > 0:
+        if timeout is not None and timeout > 0 and self.fileno() < _FD_SETSIZE:
             select.select([self.fileno()], [], [], timeout)
             timeout = 0
         return super().select(timeout)
