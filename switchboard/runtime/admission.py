@@ -17,24 +17,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 
-from switchboard.runtime.handlers import RewrapMemo, rewrap
+from switchboard.runtime.handlers import Stream, Unary, WrappingInterceptor
 from switchboard.runtime.health import HEALTH_PREFIX
 from switchboard.runtime.overload import LagEstimate
 
 
-class AdmissionGate(grpc.aio.ServerInterceptor):
+class AdmissionGate(WrappingInterceptor):
     def __init__(self, load: LagEstimate | None = None) -> None:
+        super().__init__()
         self._load = load
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self._draining = False
-        self._wrapped = RewrapMemo()
 
     @property
     def in_flight(self) -> int:
@@ -64,7 +64,7 @@ class AdmissionGate(grpc.aio.ServerInterceptor):
         assert self._load is not None
         await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, self._load.refusal())
 
-    def _gate_unary(self, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    def wrap_unary(self, method: str, behavior: Unary) -> Unary:
         async def gated(request: Any, context: grpc.aio.ServicerContext) -> Any:
             if not self._admits():
                 await self._refuse(context)
@@ -76,7 +76,7 @@ class AdmissionGate(grpc.aio.ServerInterceptor):
 
         return gated
 
-    def _gate_stream(self, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+    def wrap_stream(self, method: str, behavior: Stream) -> Stream:
         async def gated(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             if not self._admits():
                 await self._refuse(context)
@@ -89,15 +89,7 @@ class AdmissionGate(grpc.aio.ServerInterceptor):
 
         return gated
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
+    def leaves(self, method: str, handler: grpc.RpcMethodHandler) -> bool:
         # Health keeps answering (NOT_SERVING) during the drain and is not waited for:
         # its Watch streams end on their own once shutdown begins.
-        if handler is None or handler_call_details.method.startswith(HEALTH_PREFIX):
-            return handler
-        return self._wrapped.get(handler_call_details.method, handler,
-                                 lambda: rewrap(handler, self._gate_unary, self._gate_stream))
+        return method.startswith(HEALTH_PREFIX)

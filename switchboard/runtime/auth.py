@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from switchboard.runtime.tenant import TENANT_METADATA
 from switchboard.runtime.call_details import per_call_shape, with_metadata
-from switchboard.runtime.handlers import RewrapMemo, rewrap
+from switchboard.runtime.handlers import Stream, Unary, WrappingInterceptor
 from switchboard.runtime.health import HEALTH_PREFIX
 from switchboard.runtime.settings import ENV_PREFIX, MeshSettings
 
@@ -228,13 +228,13 @@ class _AuthenticatedContext:
 _UNAUTHENTICATED = "missing or invalid API key (send authorization: Bearer <key>)"
 
 
-class ApiKeyInterceptor(grpc.aio.ServerInterceptor):
+class ApiKeyInterceptor(WrappingInterceptor):
     """Refuses calls without a valid key (UNAUTHENTICATED); health and
     reflection are exempt."""
 
     def __init__(self, keys: ApiKeys) -> None:
+        super().__init__()
         self._keys = keys
-        self._wrapped = RewrapMemo()
 
     def _caller(self, metadata: Iterable[tuple[str, Any]] | None) -> Caller | None:
         header = None
@@ -243,24 +243,14 @@ class ApiKeyInterceptor(grpc.aio.ServerInterceptor):
                 header = value if isinstance(value, str) else None
         return self._keys.authenticate(bearer_token(header))
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or method.startswith(EXEMPT_PREFIXES):
-            return handler
-        # The key is read in the wrapper, per call, so the wrapped handler is the
-        # same for every call of a method and the interceptors outside keep theirs.
-        wrapped = self._wrapped.get(method, handler, lambda: rewrap(handler, self._unary, self._stream))
-        if wrapped is handler and self._caller(handler_call_details.invocation_metadata) is None:
-            # A context.write-style stream cannot be wrapped (see handlers.py):
-            # without a key it is refused outright. The mesh has none (servers
-            # stream with async generators), so the tenant override always applies.
-            return _refusing_handler(handler)
-        return wrapped
+    def leaves(self, method: str, handler: grpc.RpcMethodHandler) -> bool:
+        return method.startswith(EXEMPT_PREFIXES)
+
+    def unwrappable(self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        # A context.write-style stream cannot be wrapped (see handlers.py): without
+        # a key it is refused outright. The mesh has none (servers stream with async
+        # generators), so the tenant override always applies.
+        return handler if self._caller(details.invocation_metadata) is not None else _refusing_handler(handler)
 
     async def _admit(self, context: grpc.aio.ServicerContext) -> Caller:
         """The call's caller, or the call is refused (UNAUTHENTICATED)."""
@@ -270,7 +260,7 @@ class ApiKeyInterceptor(grpc.aio.ServerInterceptor):
         assert caller is not None
         return caller
 
-    def _unary(self, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    def wrap_unary(self, method: str, behavior: Unary) -> Unary:
         async def authenticated(request: Any, context: grpc.aio.ServicerContext) -> Any:
             caller = await self._admit(context)
             token = _current_caller.set(caller)
@@ -281,7 +271,7 @@ class ApiKeyInterceptor(grpc.aio.ServerInterceptor):
 
         return authenticated
 
-    def _stream(self, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+    def wrap_stream(self, method: str, behavior: Stream) -> Stream:
         async def authenticated(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             caller = await self._admit(context)
             token = _current_caller.set(caller)

@@ -22,7 +22,7 @@ import grpc
 from grpc._cython import cygrpc
 from opentelemetry import trace
 
-from switchboard.runtime.handlers import RewrapMemo, rewrap
+from switchboard.runtime.handlers import Stream, Unary, WrappingInterceptor
 from switchboard.runtime.status import InvalidArgument, abort_invalid
 
 log = logging.getLogger("switchboard.errors")
@@ -73,19 +73,9 @@ def _guard_stream(method: str, behavior: Callable[..., AsyncIterator[Any]]) -> C
     return guarded
 
 
-class ErrorBoundary(grpc.aio.ServerInterceptor):
-    def __init__(self) -> None:
-        self._wrapped = RewrapMemo()
+class ErrorBoundary(WrappingInterceptor):
+    def wrap_unary(self, method: str, behavior: Unary) -> Unary:
+        return _guard_unary(method, behavior)
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        method = handler_call_details.method
-        return self._wrapped.get(
-            method, handler, lambda: rewrap(handler, lambda b: _guard_unary(method, b), lambda b: _guard_stream(method, b))
-        )
+    def wrap_stream(self, method: str, behavior: Stream) -> Stream:
+        return _guard_stream(method, behavior)

@@ -41,24 +41,46 @@ def rewrap(
     return grpc.stream_stream_rpc_method_handler(wrap_stream(handler.stream_stream), **kwargs)
 
 
-class RewrapMemo:
-    """One interceptor's wrapped handlers, kept per method.
+class WrappingInterceptor(grpc.aio.ServerInterceptor):
+    """A server interceptor whose work is wrapping each method's behaviour.
 
-    grpc.aio asks every server interceptor again on every call, and a fresh
-    `rewrap` builds new closures and a new handler tuple each time. When the
-    wrappers depend only on the method and the handler below (no per-call
-    state captured), the result is the same every time: build it once. The
-    handler below is checked by identity, so a changed chain is rewrapped."""
+    Subclasses say which methods they leave alone (`leaves`) and how they wrap
+    (`wrap_unary`, `wrap_stream`). grpc.aio asks every interceptor again on every
+    call; the wrapped handler is built once per method and kept (checked against
+    the handler below by identity, so a changed chain is wrapped again). So a
+    wrapper must capture nothing of one call: what it needs of the call it
+    reads from the call's context when it runs."""
 
     def __init__(self) -> None:
-        self._memo: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
-    def get(
-        self, method: str, handler: grpc.RpcMethodHandler, build: Callable[[], grpc.RpcMethodHandler]
+    def leaves(self, method: str, handler: grpc.RpcMethodHandler) -> bool:
+        """Whether `method` runs unwrapped."""
+        return False
+
+    def wrap_unary(self, method: str, behavior: Unary) -> Unary:
+        raise NotImplementedError
+
+    def wrap_stream(self, method: str, behavior: Stream) -> Stream:
+        raise NotImplementedError
+
+    def unwrappable(self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        """What to run for a handler `rewrap` cannot wrap (a context.write-style stream): itself."""
+        return handler
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        kept = self._memo.get(method)
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or self.leaves(method, handler):
+            return handler
+        kept = self._wrapped.get(method)
         if kept is not None and kept[0] is handler:
-            return kept[1]
-        wrapped = build()
-        self._memo[method] = (handler, wrapped)
-        return wrapped
+            wrapped = kept[1]
+        else:
+            wrapped = rewrap(handler, lambda b: self.wrap_unary(method, b), lambda b: self.wrap_stream(method, b))
+            self._wrapped[method] = (handler, wrapped)
+        return self.unwrappable(handler, handler_call_details) if wrapped is handler else wrapped

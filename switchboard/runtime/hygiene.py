@@ -18,7 +18,7 @@ import grpc
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from switchboard.runtime.handlers import RewrapMemo, rewrap
+from switchboard.runtime.handlers import Stream, Unary, WrappingInterceptor
 from switchboard.runtime.status import FieldViolation, abort_invalid
 
 # google.protobuf.Timestamp: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
@@ -67,22 +67,18 @@ def violations(message: Message, prefix: str = "") -> Iterator[FieldViolation]:
                 yield from violations(value, _path(prefix, field.name))
 
 
-class RequestHygiene(grpc.aio.ServerInterceptor):
+class RequestHygiene(WrappingInterceptor):
     """Rejects unary and server-streaming requests carrying never-valid values.
     (Client-streamed messages are validated by their service per message.)"""
 
-    def __init__(self) -> None:
-        self._wrapped = RewrapMemo()
+    def leaves(self, method: str, handler: grpc.RpcMethodHandler) -> bool:
+        return bool(handler.request_streaming)
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.request_streaming:
-            return handler
-        return self._wrapped.get(handler_call_details.method, handler, lambda: rewrap(handler, _unary, _stream))
+    def wrap_unary(self, method: str, behavior: Unary) -> Unary:
+        return _unary(behavior)
+
+    def wrap_stream(self, method: str, behavior: Stream) -> Stream:
+        return _stream(behavior)
 
 
 def _unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:

@@ -54,7 +54,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,7 +66,7 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import Resource
 
 from switchboard import __version__
-from switchboard.runtime.handlers import RewrapMemo, rewrap
+from switchboard.runtime.handlers import Stream, Unary, WrappingInterceptor
 from switchboard.runtime.health import HEALTH_PREFIX
 from switchboard.runtime.telemetry import (
     BACKEND,
@@ -214,12 +214,13 @@ def _split_method(full: str) -> tuple[str, str]:
     return service, method
 
 
-class RpcMetrics(grpc.aio.ServerInterceptor):
+class RpcMetrics(WrappingInterceptor):
     """Latency, traffic, errors by code and calls in flight per service and
     RPC; plus one DEBUG line per finished call (inside the call's span, so it
     carries the trace id)."""
 
     def __init__(self, meter_provider: ApiMeterProvider | None = None) -> None:
+        super().__init__()
         meter = metrics.get_meter(METER_NAME, __version__, meter_provider)  # None: the process's (global) one
         self._duration = meter.create_histogram(
             RPC_DURATION, unit="s", description="Duration of RPCs served, by method and status code.",
@@ -230,7 +231,6 @@ class RpcMetrics(grpc.aio.ServerInterceptor):
             RPC_ERRORS, unit="{call}", description="RPCs that ended with a status other than OK, by code."
         )
         self._active = meter.create_up_down_counter(RPC_ACTIVE, unit="{call}", description="RPCs in flight.")
-        self._wrapped = RewrapMemo()
 
     def _begin(self, attrs: dict[str, str]) -> float:
         self._requests.add(1, attrs)
@@ -256,51 +256,46 @@ class RpcMetrics(grpc.aio.ServerInterceptor):
             return code
         return grpc.StatusCode.OK if exc is None else grpc.StatusCode.UNKNOWN
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        full = handler_call_details.method
-        if handler is None or full.startswith(_UNTRACKED_PREFIXES):
-            return handler
-        return self._wrapped.get(full, handler, lambda: self._wrap(full, handler))
+    def leaves(self, method: str, handler: grpc.RpcMethodHandler) -> bool:
+        return method.startswith(_UNTRACKED_PREFIXES)
 
-    def _wrap(self, full: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    @staticmethod
+    def _attrs(full: str) -> dict[str, str]:
         service, method = _split_method(full)
-        attrs = {RPC_SYSTEM: "grpc", RPC_SERVICE: service, RPC_METHOD: method}
+        return {RPC_SYSTEM: "grpc", RPC_SERVICE: service, RPC_METHOD: method}
 
-        def wrap_unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-            async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                started = self._begin(attrs)
-                error: BaseException | None = None
-                try:
-                    return await behavior(request, context)
-                except BaseException as exc:
-                    error = exc
-                    raise
-                finally:
-                    self._end(full, attrs, started, self._code(context, error))
+    def wrap_unary(self, full: str, behavior: Unary) -> Unary:
+        attrs = self._attrs(full)
 
-            return observed
+        async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = self._begin(attrs)
+            error: BaseException | None = None
+            try:
+                return await behavior(request, context)
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                self._end(full, attrs, started, self._code(context, error))
 
-        def wrap_stream(behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
-            async def observed(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                started = self._begin(attrs)
-                error: BaseException | None = None
-                try:
-                    async for response in behavior(request, context):
-                        yield response
-                except BaseException as exc:
-                    error = exc
-                    raise
-                finally:
-                    self._end(full, attrs, started, self._code(context, error))
+        return observed
 
-            return observed
+    def wrap_stream(self, full: str, behavior: Stream) -> Stream:
+        attrs = self._attrs(full)
 
-        return rewrap(handler, wrap_unary, wrap_stream)
+        async def observed(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            started = self._begin(attrs)
+            error: BaseException | None = None
+            try:
+                async for response in behavior(request, context):
+                    yield response
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                self._end(full, attrs, started, self._code(context, error))
+
+        return observed
 
 
 # --- domain instruments -------------------------------------------------------------

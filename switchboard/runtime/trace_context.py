@@ -14,7 +14,7 @@ When spans are recorded the bootstrap uses OpenTelemetry's instrumentation.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import grpc
@@ -24,7 +24,7 @@ from opentelemetry.propagate import extract, get_global_textmap, inject
 from opentelemetry.trace import SpanKind
 
 from switchboard.runtime.call_details import per_call_shape, with_metadata
-from switchboard.runtime.handlers import RewrapMemo, Stream, Unary, rewrap
+from switchboard.runtime.handlers import Stream, Unary, WrappingInterceptor
 
 # The scopes OpenTelemetry's own instrumentation uses, so spans look the same either way.
 GRPC_SCOPE = "opentelemetry.instrumentation.grpc"
@@ -38,36 +38,26 @@ def _attach(carrier: dict[str, str], fields: frozenset[str]) -> object | None:
     return None if fields.isdisjoint(carrier) else otel_context.attach(extract(carrier))
 
 
-class TraceContextServer(grpc.aio.ServerInterceptor):
+class TraceContextServer(WrappingInterceptor):
     """Each call runs in a (non-recording) SERVER span that continues the trace
     context in the caller's metadata, if any; methods under `untraced` prefixes
     run as they are."""
 
     def __init__(self, tracer_provider: Any, untraced: tuple[str, ...] = ()) -> None:
+        super().__init__()
         self._tracer = trace.get_tracer(GRPC_SCOPE, None, tracer_provider)
         self._untraced = untraced
         self._fields = frozenset(get_global_textmap().fields)
-        self._wrapped = RewrapMemo()
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or method.startswith(self._untraced):
-            return handler
-        return self._wrapped.get(
-            method, handler, lambda: rewrap(handler, lambda b: self._unary(method, b), lambda b: self._stream(method, b))
-        )
+    def leaves(self, method: str, handler: grpc.RpcMethodHandler) -> bool:
+        return method.startswith(self._untraced)
 
     def _remote(self, context: grpc.aio.ServicerContext) -> object | None:
         # Binary (-bin) metadata arrives as bytes: no propagator reads it.
         carrier = {m.key: m.value for m in context.invocation_metadata() or () if isinstance(m.value, str)}
         return _attach(carrier, self._fields)
 
-    def _unary(self, method: str, behavior: Unary) -> Unary:
+    def wrap_unary(self, method: str, behavior: Unary) -> Unary:
         tracer = self._tracer
 
         async def traced(request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -81,7 +71,7 @@ class TraceContextServer(grpc.aio.ServerInterceptor):
 
         return traced
 
-    def _stream(self, method: str, behavior: Stream) -> Stream:
+    def wrap_stream(self, method: str, behavior: Stream) -> Stream:
         tracer = self._tracer
 
         async def traced(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
