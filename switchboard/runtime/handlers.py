@@ -3,6 +3,7 @@ place that knows the four call shapes and which handlers cannot be wrapped."""
 
 from __future__ import annotations
 
+import abc
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -58,11 +59,13 @@ class WrappingInterceptor(grpc.aio.ServerInterceptor):
         """Whether `method` runs unwrapped."""
         return False
 
+    @abc.abstractmethod
     def wrap_unary(self, method: str, behavior: Unary) -> Unary:
-        raise NotImplementedError
+        """`behavior` (a unary-response method's) wrapped."""
 
+    @abc.abstractmethod
     def wrap_stream(self, method: str, behavior: Stream) -> Stream:
-        raise NotImplementedError
+        """`behavior` (a response-streaming method's async generator) wrapped."""
 
     def unwrappable(self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
         """What to run for a handler `rewrap` cannot wrap (a context.write-style stream): itself."""
