@@ -32,7 +32,7 @@ from services.router.validation import Limits
 from switchboard.router.v1 import router_pb2, router_pb2_grpc
 from switchboard.runtime.server import Runtime
 from switchboard.runtime.settings import SettingsError
-from switchboard.runtime.telemetry import http_client_trace_config, records_spans
+from switchboard.runtime.telemetry import http_client_trace_config, instruments_libraries
 
 SETTINGS = RouterSettings
 
@@ -139,7 +139,7 @@ class RouterApp:
         if self._http is None:
             s = self.settings
             tracer, meter = self.runtime.tracer_provider, self.runtime.meter_provider
-            full_tracing = tracer is not None and (meter is not None or records_spans(tracer))
+            full_tracing = tracer is not None and instruments_libraries(tracer, meter)
             self._http = make_http_client(
                 max_connections=s.router_max_connections,
                 max_keepalive_connections=min(s.router_max_keepalive_connections, s.router_max_connections),

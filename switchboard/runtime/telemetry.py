@@ -25,8 +25,8 @@ The resource's `service.name` is `switchboard-<svc>`, unless
 entry is added.
 
 What is traced when spans are recorded (an exporter is configured), once
-`instrument_libraries` has run in a service process: gRPC server and client calls (the bootstrap's and `PeerChannels`' interceptors;
-health is left out), HTTP client calls through httpx (monitor probes, briefs
+`instrument_libraries` has run in a service process: gRPC server and client
+calls (the bootstrap's and `PeerChannels`' interceptors; health is left out), HTTP client calls through httpx (monitor probes, briefs
 delivery) and the router's backend calls through aiohttp (`http_client_trace_config`;
 the W3C `traceparent` header goes with them), Redis commands, SQL statements on engines
 from `switchboard.db.create_engine_for`, and the gateway's HTTP requests (ASGI).
@@ -292,6 +292,13 @@ def records_spans(tracer_provider: Any) -> bool:
     return getattr(tracer_provider, "sampler", None) is not ALWAYS_OFF
 
 
+def instruments_libraries(tracer_provider: Any, meter_provider: Any) -> bool:
+    """Whether OpenTelemetry's HTTP instrumentation (ASGI middleware, aiohttp
+    trace config) pays its way: it records spans, or its HTTP metrics are
+    wanted. Otherwise only the trace context is passed on."""
+    return meter_provider is not None or records_spans(tracer_provider)
+
+
 def server_interceptor(tracer_provider: Any) -> grpc.aio.ServerInterceptor:
     """The tracing interceptor for a gRPC server: OpenTelemetry's when spans are
     recorded, else `TraceContextServer` (trace context and ids only, at a
@@ -391,7 +398,7 @@ def wrap_asgi(app: Any, tracer_provider: Any, meter_provider: Any = None, exclud
     server metrics, `TraceContextAsgi` carries the trace context instead, for
     a fraction of the cost."""
     excluded = tuple(excluded)
-    if meter_provider is None and not records_spans(tracer_provider):
+    if not instruments_libraries(tracer_provider, meter_provider):
         return TraceContextAsgi(AccessLog(app, excluded), tracer_provider, excluded)
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware  # noqa: PLC0415
 

@@ -14,7 +14,8 @@ When spans are recorded the bootstrap uses OpenTelemetry's instrumentation.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import grpc
@@ -31,11 +32,19 @@ GRPC_SCOPE = "opentelemetry.instrumentation.grpc"
 ASGI_SCOPE = "opentelemetry.instrumentation.asgi"
 
 
-def _attach(carrier: dict[str, str], fields: frozenset[str]) -> object | None:
-    """Makes the context in `carrier` (metadata or headers) current; None when
-    it holds no propagator field. All of it goes to the propagator, as
-    OpenTelemetry's instrumentation passes it."""
-    return None if fields.isdisjoint(carrier) else otel_context.attach(extract(carrier))
+@contextlib.contextmanager
+def _continuing(tracer: trace.Tracer, name: str, carrier: dict[str, str], fields: frozenset[str]) -> Iterator[None]:
+    """A (non-recording) SERVER span, current while the block runs, in the
+    trace context `carrier` (metadata or headers) holds, if it holds any
+    propagator field. All of it goes to the propagator, as OpenTelemetry's
+    instrumentation passes it."""
+    token = None if fields.isdisjoint(carrier) else otel_context.attach(extract(carrier))
+    try:
+        with tracer.start_as_current_span(name, kind=SpanKind.SERVER):
+            yield
+    finally:
+        if token is not None:
+            otel_context.detach(token)
 
 
 class TraceContextServer(WrappingInterceptor):
@@ -52,37 +61,23 @@ class TraceContextServer(WrappingInterceptor):
     def leaves(self, method: str, handler: grpc.RpcMethodHandler) -> bool:
         return method.startswith(self._untraced)
 
-    def _remote(self, context: grpc.aio.ServicerContext) -> object | None:
+    def _continuing(self, method: str, context: grpc.aio.ServicerContext) -> contextlib.AbstractContextManager[None]:
         # Binary (-bin) metadata arrives as bytes: no propagator reads it.
         carrier = {m.key: m.value for m in context.invocation_metadata() or () if isinstance(m.value, str)}
-        return _attach(carrier, self._fields)
+        return _continuing(self._tracer, method, carrier, self._fields)
 
     def wrap_unary(self, method: str, behavior: Unary) -> Unary:
-        tracer = self._tracer
-
         async def traced(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            token = self._remote(context)
-            try:
-                with tracer.start_as_current_span(method, kind=SpanKind.SERVER):
-                    return await behavior(request, context)
-            finally:
-                if token is not None:
-                    otel_context.detach(token)
+            with self._continuing(method, context):
+                return await behavior(request, context)
 
         return traced
 
     def wrap_stream(self, method: str, behavior: Stream) -> Stream:
-        tracer = self._tracer
-
         async def traced(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            token = self._remote(context)
-            try:
-                with tracer.start_as_current_span(method, kind=SpanKind.SERVER):
-                    async for response in behavior(request, context):
-                        yield response
-            finally:
-                if token is not None:
-                    otel_context.detach(token)
+            with self._continuing(method, context):
+                async for response in behavior(request, context):
+                    yield response
 
         return traced
 
@@ -120,10 +115,5 @@ class TraceContextAsgi:
         for raw_key, raw_value in scope.get("headers", ()):
             key, value = raw_key.decode("latin-1"), raw_value.decode("latin-1")  # names come lower-cased
             carrier[key] = f"{carrier[key]},{value}" if key in carrier else value  # a repeated header is one list
-        token = _attach(carrier, self._fields)
-        try:
-            with self._tracer.start_as_current_span(scope.get("method", "HTTP"), kind=SpanKind.SERVER):
-                await self._app(scope, receive, send)
-        finally:
-            if token is not None:
-                otel_context.detach(token)
+        with _continuing(self._tracer, scope.get("method", "HTTP"), carrier, self._fields):
+            await self._app(scope, receive, send)
