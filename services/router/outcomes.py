@@ -1,8 +1,8 @@
 """Attempt outcomes on their way to the learning service.
 
 `OutcomeQueue.submit` never waits: the caller's answer must not depend on
-learning. A background task sends batches through an `OutcomeSink` (the first outcome
-after a quiet spell waits `linger_s` for others to join it); while the
+learning. A background task sends batches through an `OutcomeSink` (a part
+batch goes at most once per `linger_s`, so outcomes share calls); while the
 sink fails (learning down) the records stay queued and are retried with a
 growing pause, so nothing is lost unless the bounded queue overflows, in which
 case the oldest records are dropped and counted. Every record carries an
@@ -239,23 +239,29 @@ class OutcomeQueue:
 
     async def _run(self) -> None:
         pause = self._retry_initial_s
-        quiet = True  # nothing was waiting: the next outcome may wait for company
+        send_at: float | None = None  # when a part batch may go; None: the queue was empty
         while True:
             if not self._queue:
                 self._idle.set()
                 self._wakeup.clear()
-                quiet = True
+                send_at = None
                 await self._wakeup.wait()
                 continue
-            if quiet and self._linger_s > 0 and len(self._queue) < self._batch_size:
+            now = self._clock.monotonic()
+            if self._linger_s > 0 and len(self._queue) < self._batch_size:
                 # Let a batch gather: each call costs learning (and us) about as
-                # much CPU as a whole batch's rows, so one call per linger instead
-                # of one per request. Outcomes only inform learning; a few tens of
-                # ms later changes nothing.
-                quiet = False
-                await self._clock.sleep(self._linger_s)
-                continue
-            quiet = False
+                # much CPU as a whole batch's rows, so a part batch goes at most
+                # once per linger, not once per request. The first outcome after
+                # a quiet spell waits for company; under steady load the queue
+                # never empties, and without the pacing each call would carry only
+                # what arrived during the previous one. Outcomes only inform
+                # learning; a few tens of ms later changes nothing.
+                if send_at is None:
+                    send_at = now + self._linger_s
+                if now < send_at:
+                    await self._clock.sleep(send_at - now)
+                    continue
+            send_at = now + self._linger_s
             if await self._send_one_batch():
                 pause = self._retry_initial_s
             else:

@@ -91,8 +91,9 @@ class RouterSettings(MeshSettings):
     )
     router_outcome_linger_s: float = Field(
         default=0.2, ge=0, le=5,
-        description="How long the first outcome after a quiet spell waits for others before they go to learning "
-                    "in one call (0: at once). One call per batch costs learning far less CPU than one per request.",
+        description="A part batch of outcomes goes to learning at most once per this many seconds (the first after "
+                    "a quiet spell waits this long for company; 0: at once). One call per batch costs learning far less "
+                    "CPU than one per request.",
     )
     router_outcome_retry_initial_s: float = Field(
         default=0.5, gt=0, le=600, description="First pause before resending outcomes to learning."

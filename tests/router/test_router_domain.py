@@ -169,10 +169,13 @@ class Receiver:
         self.reject = False
         self.batches: list[list[str]] = []
         self.calls = 0
+        self.gate: asyncio.Event | None = None  # when set: each call waits for it (a slow learning)
 
     async def send(self, batch: Sequence[OutcomeRecord], *, patient: bool = False) -> None:
         self.calls += 1
         await asyncio.sleep(0)
+        if self.gate is not None:
+            await self.gate.wait()
         if self.reject:
             raise RejectedBatch("bad batch")
         if not self.up:
@@ -218,6 +221,34 @@ async def test_queue_lingers_so_outcomes_of_several_requests_share_one_call() ->
         queue.submit(record(n))
     await asyncio.wait_for(queue.drained(), 2)
     assert [len(b) for b in sink.batches] == [4, 10]
+    await queue.stop(0)
+
+
+async def test_queue_under_steady_load_sends_a_part_batch_once_per_linger() -> None:
+    # Outcomes that arrive while a call is under way used to go at once, in a call
+    # of their own: under steady load the queue never empties and calls carried
+    # a few outcomes each.
+    sink, clock = Receiver(), ManualClock()
+    sink.gate = asyncio.Event()
+    queue = OutcomeQueue(sink, clock, max_size=100, batch_size=10, linger_s=0.05)
+    queue.start()
+    queue.submit(record(0))
+    await settle(clock)
+    clock.advance(0.05)
+    await settle(clock)
+    assert sink.calls == 1  # under way, held by the slow receiver
+    queue.submit(record(1))
+    queue.submit(record(2))
+    sink.gate.set()
+    await settle(clock)
+    assert sink.batches == [["req0:1"]]  # 1 and 2 wait for the next turn
+    clock.advance(0.03)
+    queue.submit(record(3))
+    await settle(clock)
+    assert sink.calls == 1
+    clock.advance(0.02)  # one linger after the previous call began
+    await asyncio.wait_for(queue.drained(), 2)
+    assert sink.batches == [["req0:1"], ["req1:1", "req2:1", "req3:1"]]
     await queue.stop(0)
 
 
