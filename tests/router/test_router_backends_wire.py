@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
+from opentelemetry import trace as otel_context
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from services.router.backends import (
     BackendClient,
@@ -159,6 +161,32 @@ async def test_fake_answers_without_streaming_too(path: str, fake: FakeBackend, 
     assert response.status_code == 200
     text = str(response.json())
     assert fake.answer_for([("user", "hi")]) in text
+
+
+@pytest.mark.parametrize("excluded", ["", "/v1/chat"])
+async def test_trace_context_without_tracing_goes_to_the_backend_unless_excluded(
+    fake: FakeBackend, excluded: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The lean path (no exporter, no metrics): no aiohttp tracing, the client adds
+    # `traceparent` itself, except for URLs excluded as OpenTelemetry's would.
+    monkeypatch.setenv("OTEL_PYTHON_AIOHTTP_CLIENT_EXCLUDED_URLS", excluded)
+    parent = SpanContext(trace_id=0x5B8EFFF798038103D269B633813FC60C, span_id=0xEEE19B7EC3C1B174,
+                         is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    async with make_http_client(trust_env=False, propagate_trace_context=True) as client:
+        with otel_context.use_span(NonRecordingSpan(parent)):
+            await drain(backend("openai", fake.url, client), BackendRequest(messages=MESSAGES))
+    headers = fake.requests[-1].headers
+    if excluded:
+        assert "traceparent" not in headers
+    else:
+        assert headers["traceparent"] == "00-5b8efff798038103d269b633813fc60c-eee19b7ec3c1b174-01"
+
+
+async def test_no_trace_context_unless_asked(fake: FakeBackend, client: BackendClient) -> None:
+    parent = SpanContext(trace_id=1, span_id=2, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    with otel_context.use_span(NonRecordingSpan(parent)):
+        await drain(backend("openai", fake.url, client), BackendRequest(messages=MESSAGES))
+    assert "traceparent" not in fake.requests[-1].headers
 
 
 def test_retry_after_forms() -> None:
