@@ -41,6 +41,7 @@ from tenacity import AsyncRetrying, retry_if_exception, wait_exponential, wait_r
 from services.learning.records import FeedbackRecord, InteractionRecord, Key
 from services.learning.store import Accepted, FeedbackWrite, Store, is_unavailable
 from switchboard.runtime.clock import Clock
+from switchboard.runtime.waits import first_of
 
 log = logging.getLogger("switchboard.learning.spool")
 
@@ -433,16 +434,3 @@ class Replayer:
         # A new wake-up (e.g. a write that found the database down) does not
         # shorten the back-off; only time (or shutdown) does.
         await first_of(self._clock.sleep(seconds), self._stopping.wait())
-
-
-async def first_of(*aws: Awaitable[Any]) -> None:
-    """Waits until the first of `aws` is done; cancels the others."""
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task

@@ -26,9 +26,10 @@ from typing import Protocol, TypeVar
 
 from services.learning.ingest import Ingestor
 from services.learning.modelstate import ModelKeeper
-from services.learning.spool import Replayer, first_of
+from services.learning.spool import Replayer
 from services.learning.store import Marks, Store, is_unavailable
 from switchboard.runtime.clock import Clock
+from switchboard.runtime.waits import first_of
 
 log = logging.getLogger("switchboard.learning.sync")
 

@@ -227,7 +227,8 @@ async def test_queue_lingers_so_outcomes_of_several_requests_share_one_call() ->
 async def test_queue_under_steady_load_sends_a_part_batch_once_per_linger() -> None:
     # Outcomes that arrive while a call is under way used to go at once, in a call
     # of their own: under steady load the queue never empties and calls carried
-    # a few outcomes each.
+    # a few outcomes each. The next part batch is due one linger after the
+    # previous call began (not ended).
     sink, clock = Receiver(), ManualClock()
     sink.gate = asyncio.Event()
     queue = OutcomeQueue(sink, clock, max_size=100, batch_size=10, linger_s=0.05)
@@ -239,16 +240,32 @@ async def test_queue_under_steady_load_sends_a_part_batch_once_per_linger() -> N
     assert sink.calls == 1  # under way, held by the slow receiver
     queue.submit(record(1))
     queue.submit(record(2))
+    clock.advance(0.03)  # the call takes a while
+    await settle(clock)
     sink.gate.set()
     await settle(clock)
     assert sink.batches == [["req0:1"]]  # 1 and 2 wait for the next turn
-    clock.advance(0.03)
     queue.submit(record(3))
-    await settle(clock)
-    assert sink.calls == 1
-    clock.advance(0.02)  # one linger after the previous call began
+    clock.advance(0.021)  # one linger (and a bit) after the previous call began
     await asyncio.wait_for(queue.drained(), 2)
     assert sink.batches == [["req0:1"], ["req1:1", "req2:1", "req3:1"]]
+    await queue.stop(0)
+
+
+async def test_queue_sends_a_batch_that_fills_during_the_linger_at_once() -> None:
+    sink, clock = Receiver(), ManualClock()
+    queue = OutcomeQueue(sink, clock, max_size=100, batch_size=4, linger_s=0.05)
+    queue.start()
+    queue.submit(record(0))
+    await settle(clock)
+    assert sink.calls == 0  # waiting for company
+    for n in range(1, 6):
+        queue.submit(record(n))
+    await settle(clock)
+    assert sink.batches == [["req0:1", "req1:1", "req2:1", "req3:1"]]  # full: no need to wait
+    clock.advance(0.05)  # the rest is a part batch: one linger after that call
+    await asyncio.wait_for(queue.drained(), 2)
+    assert sink.batches[1:] == [["req4:1", "req5:1"]]
     await queue.stop(0)
 
 
