@@ -9,6 +9,7 @@ Each service folder has an `app.py` with `SETTINGS` (its settings class) and
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import logging
 import signal
@@ -76,7 +77,10 @@ async def _serve(entry: ServiceEntry, module: ModuleType, runtime: Runtime, port
     wanted = runtime.settings.port_of(entry.name) if port is None else port
     app = module.create(runtime)
     server: GrpcServer | HttpServer
-    server = GrpcServer(app, runtime, port=wanted) if entry.is_grpc else HttpServer(app, runtime, port=wanted)
+    if entry.is_grpc:
+        server = GrpcServer(app, runtime, port=wanted, before_serving=freeze_startup_heap)
+    else:
+        server = HttpServer(app, runtime, port=wanted, before_serving=freeze_startup_heap)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -86,13 +90,10 @@ async def _serve(entry: ServiceEntry, module: ModuleType, runtime: Runtime, port
     except OSError as exc:
         log.error("cannot start", extra={"error": str(exc), "port": wanted})
         return 1
-    # Once, as the first requests may arrive: a ~60 ms collection now instead of
-    # in the middle of serving (switchboard/runtime/heap.py).
-    frozen = freeze_startup_heap()
     log.info(
         "serving",
         extra={"grpc_service": entry.grpc_service, "port": bound, "address": f"{runtime.settings.host}:{bound}",
-               "frozen_objects": frozen},
+               "frozen_objects": gc.get_freeze_count()},
     )
     await stop.wait()
     log.info("shutting down")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any, Protocol
 
 import uvicorn
@@ -43,8 +43,11 @@ class _Uvicorn(uvicorn.Server):
 
 
 class HttpServer:
-    def __init__(self, app: HttpApp, runtime: Runtime, *, port: int) -> None:
+    def __init__(
+        self, app: HttpApp, runtime: Runtime, *, port: int, before_serving: Callable[[], None] | None = None
+    ) -> None:
         self._app = app
+        self._before_serving = before_serving  # once started, before the lag probe
         self._runtime = runtime
         self._requested_port = port
         self.port = 0
@@ -84,6 +87,8 @@ class HttpServer:
             if self._task.done():
                 self._task.result()  # raise whatever stopped it
             await asyncio.sleep(0.01)
+        if self._before_serving is not None:
+            self._before_serving()
         self._runtime.lag_probe.start()  # the app refuses new requests while the loop lags
         return self.port
 

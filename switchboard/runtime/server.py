@@ -105,8 +105,10 @@ class GrpcServer:
         *,
         port: int,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        before_serving: Callable[[], None] | None = None,
     ) -> None:
         self._app = app
+        self._before_serving = before_serving  # once the app has started, before SERVING
         self._runtime = runtime
         self._requested_port = port
         self.health = DrainingHealthServicer(runtime.stopping)
@@ -161,6 +163,8 @@ class GrpcServer:
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self._server.start()
         await self._app.start()
+        if self._before_serving is not None:
+            self._before_serving()
         # Only now: start-up work that holds the loop (e.g. learning rebuilding its
         # model) is not load, and must not have a new service refuse its first calls.
         self._runtime.lag_probe.start()
