@@ -163,18 +163,30 @@ async def test_fake_answers_without_streaming_too(path: str, fake: FakeBackend, 
     assert fake.answer_for([("user", "hi")]) in text
 
 
-@pytest.mark.parametrize("excluded", ["", "/v1/chat"])
+@pytest.mark.parametrize(
+    ("variable", "excluded"),
+    [
+        ("OTEL_PYTHON_AIOHTTP_CLIENT_EXCLUDED_URLS", ""),
+        ("OTEL_PYTHON_AIOHTTP_CLIENT_EXCLUDED_URLS", "/v1/chat"),
+        ("OTEL_PYTHON_EXCLUDED_URLS", "chat/completions"),  # the generic fallback
+        ("OTEL_PYTHON_AIOHTTP_CLIENT_EXCLUDED_URLS", "localhost:\\d+/v1"),  # on the normalised URL
+    ],
+)
 async def test_trace_context_without_tracing_goes_to_the_backend_unless_excluded(
-    fake: FakeBackend, excluded: str, monkeypatch: pytest.MonkeyPatch
+    fake: FakeBackend, variable: str, excluded: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The lean path (no exporter, no metrics): no aiohttp tracing, the client adds
     # `traceparent` itself, except for URLs excluded as OpenTelemetry's would.
-    monkeypatch.setenv("OTEL_PYTHON_AIOHTTP_CLIENT_EXCLUDED_URLS", excluded)
+    monkeypatch.delenv("OTEL_PYTHON_AIOHTTP_CLIENT_EXCLUDED_URLS", raising=False)
+    monkeypatch.delenv("OTEL_PYTHON_EXCLUDED_URLS", raising=False)
+    monkeypatch.setenv(variable, excluded)
     parent = SpanContext(trace_id=0x5B8EFFF798038103D269B633813FC60C, span_id=0xEEE19B7EC3C1B174,
                          is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
     async with make_http_client(trust_env=False, propagate_trace_context=True) as client:
         with otel_context.use_span(NonRecordingSpan(parent)):
-            await drain(backend("openai", fake.url, client), BackendRequest(messages=MESSAGES))
+            # Written unusually: upper-case host, as OpenTelemetry sees it normalised.
+            await drain(backend("openai", fake.url.replace("127.0.0.1", "LOCALHOST"), client),
+                        BackendRequest(messages=MESSAGES))
     headers = fake.requests[-1].headers
     if excluded:
         assert "traceparent" not in headers

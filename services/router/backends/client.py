@@ -61,6 +61,7 @@ class BackendClient:
         # alone (OTEL_PYTHON_AIOHTTP_CLIENT_EXCLUDED_URLS), as it would.
         self._propagate = propagate_trace_context
         self._untraced = get_excluded_urls("AIOHTTP_CLIENT")
+        self._traced_of: dict[str, bool] = {}  # one entry per backend URL
         self._proxies = urllib.request.getproxies_environment() if trust_env else {}
         self._proxy_of: dict[tuple[str, str, int | None], str | None] = {}
         self._slots = asyncio.Semaphore(max_connections)
@@ -92,7 +93,7 @@ class BackendClient:
         Raises PoolExhausted, aiohttp.ClientError or OSError."""
         await self._take_slot()
         try:
-            if self._propagate and not self._untraced.url_disabled(url):
+            if self._propagate and self._traced(url):
                 headers = dict(headers)
                 inject(headers)
             data = None
@@ -131,6 +132,13 @@ class BackendClient:
             return response.status, response.headers, await response.read()
         finally:
             self.finish(response)
+
+    def _traced(self, url: str) -> bool:
+        traced = self._traced_of.get(url)
+        if traced is None:
+            # Matched on the normalised URL, as OpenTelemetry's instrumentation does.
+            traced = self._traced_of[url] = not self._untraced.url_disabled(str(URL(url)))
+        return traced
 
     def _proxy_for(self, url: str) -> str | None:
         if not self._proxies:
