@@ -888,14 +888,16 @@ def render(results: dict[str, Any], plots: dict[str, str], bounds: str = "") -> 
         "thresholds made runs slower, and `gc.freeze()` after start-up changed nothing measurable in CPU.",
         "- **Fixed: a full garbage collection stalled each service once, seconds into serving.** Timing every "
         "collection (`gc.callbacks`) in every service of section 1's mesh showed no full collection in steady "
-        "state but one a few seconds after start-up, when what start-up built (~90k objects: modules, protobuf "
-        "descriptors, a model rebuilt from the database) crossed the collector's threshold: 45–75 ms with the "
+        "state but one a few seconds after start-up, when what start-up built (~80–90k objects in the router and "
+        "the gateway: modules, protobuf descriptors, clients; learning also its model rebuilt from the database) "
+        "crossed the collector's threshold: 45–75 ms with the "
         "event loop stopped, in the router and the gateway during the first measured run (p99 36 and 78 ms in "
         "that run, 18–24 ms in the runs after). Each service now collects once when it is ready and freezes "
-        "what is alive (switchboard/runtime/heap.py): that pause comes before serving, and later full "
-        "collections scan only what was created since (a few thousand objects). Back to back at 100/s, old "
-        "and new alternated twice on 2026-11-22 (two runs each, the first right after start-up): router "
-        "p99 14.6–22.2 → 10.0–13.6 ms; the gateway's p99 (11.9–70.2 → 11.4–23.8 ms) has outliers of its own.",
+        "what is alive (switchboard/runtime/heap.py), before it reports SERVING: that pause comes before "
+        "serving, and later full collections scan only what was created since (a few thousand objects). Back "
+        "to back at 100/s, old and new alternated twice on 2026-11-22 (two runs each, the first right after "
+        "start-up): router p99 14.6–22.2 → 10.0–13.6 ms; the gateway's p99 (11.9–70.2 → 11.4–23.8 ms) has "
+        "outliers of its own. An A/B only: the tables of the run of 2026-11-22 03:13 predate this change.",
         "- **Fixed: a socket write per SSE object, and a trip per token.** On loopback each send() runs the "
         "receiver's side of TCP too: py-spy (native) put ~18% of the gateway's CPU in send() and ~25% of the "
         "router's in send/sendmsg/write. The gateway wrote every SSE object of a stream on its own (a 20-token "
